@@ -1,0 +1,56 @@
+/**
+ * Every name yoto uses outside the process: queue names, Redis keys, S3 keys.
+ * Nothing else builds these strings.
+ *
+ * Redis (besides BullMQ's own `bull:<queue>:*` keys):
+ *   yoto:sweeps                 ZSET  sweepId -> created (ms since epoch)
+ *   yoto:sweep:<sweepId>        HASH  name, problem, status, created, totalRuns,
+ *                                     aggregateJobId, specKey, planKey, reportKey, error
+ *
+ * S3 (one bucket, optional prefix):
+ *   sweeps/<sweepId>/spec.json                           the validated spec
+ *   sweeps/<sweepId>/plan.json                           every run with its payload
+ *   sweeps/<sweepId>/runs/<runId>/checkpoints/<step>/... weights + optimizer + RNG state
+ *   sweeps/<sweepId>/runs/<runId>/checkpoints/latest.json pointer, written last, with sha256s
+ *   sweeps/<sweepId>/runs/<runId>/final/...              final model + eval.json
+ *   sweeps/<sweepId>/runs/<runId>/metrics.jsonl          training curve
+ *   sweeps/<sweepId>/report/report.{json,md,html}        aggregate output
+ *   sweeps/<sweepId>/manifest.json                       every artifact: key, size, sha256
+ */
+import { isValidId } from './ids.ts';
+
+export const QUEUES = {
+  train: 'yoto-train',
+  aggregate: 'yoto-aggregate',
+} as const;
+
+function id(x: string): string {
+  if (!isValidId(x)) throw new Error(`invalid id "${x.slice(0, 80)}"`);
+  return x;
+}
+
+export const redisKeys = {
+  sweeps: 'yoto:sweeps',
+  sweep: (sweepId: string) => `yoto:sweep:${id(sweepId)}`,
+} as const;
+
+/** BullMQ job ids: deterministic, so a resubmission cannot enqueue a run twice. */
+export const jobIds = {
+  train: (sweepId: string, runId: string) => `${id(sweepId)}.${id(runId)}`,
+  aggregate: (sweepId: string) => `${id(sweepId)}.aggregate`,
+} as const;
+
+export const s3Keys = {
+  sweep: (sweepId: string) => `sweeps/${id(sweepId)}/`,
+  spec: (sweepId: string) => `sweeps/${id(sweepId)}/spec.json`,
+  plan: (sweepId: string) => `sweeps/${id(sweepId)}/plan.json`,
+  manifest: (sweepId: string) => `sweeps/${id(sweepId)}/manifest.json`,
+  run: (sweepId: string, runId: string) => `sweeps/${id(sweepId)}/runs/${id(runId)}/`,
+  checkpointDir: (sweepId: string, runId: string, step: number) =>
+    `sweeps/${id(sweepId)}/runs/${id(runId)}/checkpoints/${String(step).padStart(9, '0')}/`,
+  checkpointLatest: (sweepId: string, runId: string) => `sweeps/${id(sweepId)}/runs/${id(runId)}/checkpoints/latest.json`,
+  finalDir: (sweepId: string, runId: string) => `sweeps/${id(sweepId)}/runs/${id(runId)}/final/`,
+  finalEval: (sweepId: string, runId: string) => `sweeps/${id(sweepId)}/runs/${id(runId)}/final/eval.json`,
+  metrics: (sweepId: string, runId: string) => `sweeps/${id(sweepId)}/runs/${id(runId)}/metrics.jsonl`,
+  report: (sweepId: string, ext: 'json' | 'md' | 'html') => `sweeps/${id(sweepId)}/report/report.${ext}`,
+} as const;

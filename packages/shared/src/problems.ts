@@ -1,0 +1,52 @@
+/**
+ * What the planner and the report need to know about each problem, without the
+ * model code (which lives in the worker). A problem's loss is
+ * `unitTerm + Σ λ_k · term_k` over its weighted terms.
+ */
+export interface ProblemInfo {
+  name: string;
+  /** Every loss term the problem reports, in display order. */
+  terms: readonly string[];
+  /** Terms that carry a λ weight; the spec's `lambda` and `grid` keys must be exactly these. */
+  weightedTerms: readonly string[];
+  /** Datasets the problem can train on. */
+  datasets: readonly DatasetName[];
+  /** Which architectures it supports. */
+  archs: readonly ModelArch[];
+  /** One-line description for `yoto validate` and docs. */
+  summary: string;
+  /** Axis names for the trade-off plot (x, y) over terms. */
+  tradeoff: readonly [string, string];
+}
+
+export const DATASETS = ['mnist', 'fashion-mnist', 'shapes'] as const;
+export type DatasetName = (typeof DATASETS)[number];
+
+export const MODEL_ARCHS = ['conv', 'mlp'] as const;
+export type ModelArch = (typeof MODEL_ARCHS)[number];
+
+/** Train/test sizes each dataset can supply. */
+export const DATASET_LIMITS: Record<DatasetName, { train: number; test: number }> = {
+  mnist: { train: 60000, test: 10000 },
+  'fashion-mnist': { train: 60000, test: 10000 },
+  shapes: { train: 100000, test: 20000 },
+};
+
+export const PROBLEMS = {
+  'beta-vae': {
+    name: 'beta-vae',
+    terms: ['recon', 'kl'],
+    weightedTerms: ['kl'],
+    datasets: DATASETS,
+    archs: MODEL_ARCHS,
+    summary: 'β-VAE: Bernoulli reconstruction NLL (nats, summed over pixels) + β·KL(q(z|x) ‖ N(0, I))',
+    tradeoff: ['kl', 'recon'],
+  },
+} as const satisfies Record<string, ProblemInfo>;
+
+export type ProblemName = keyof typeof PROBLEMS;
+export const PROBLEM_NAMES = Object.keys(PROBLEMS) as ProblemName[];
+
+export function problemInfo(name: ProblemName): ProblemInfo {
+  return PROBLEMS[name];
+}
