@@ -10,7 +10,9 @@ export type YotoErrorCode =
   | 'TRAINING_DIVERGED'
   | 'CHECKPOINT_CORRUPT'
   | 'STORE_ERROR'
-  | 'CONFIG_INVALID';
+  | 'CONFIG_INVALID'
+  | 'ENQUEUE_FAILED'
+  | 'TIMEOUT';
 
 export interface FieldIssue {
   /** Dotted path of the offending field, e.g. `train.batchSize` or `grid.kl[2]`. */

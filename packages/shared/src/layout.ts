@@ -12,7 +12,7 @@
  *   sweeps/<sweepId>/plan.json                           every run with its payload
  *   sweeps/<sweepId>/runs/<runId>/checkpoints/<step>/... weights + optimizer + RNG state
  *   sweeps/<sweepId>/runs/<runId>/checkpoints/latest.json pointer, written last, with sha256s
- *   sweeps/<sweepId>/runs/<runId>/final/...              final model + eval.json
+ *   sweeps/<sweepId>/runs/<runId>/final/...              final model state + eval.json, then result.json last
  *   sweeps/<sweepId>/runs/<runId>/metrics.jsonl          training curve
  *   sweeps/<sweepId>/report/report.{json,md,html}        aggregate output
  *   sweeps/<sweepId>/manifest.json                       every artifact: key, size, sha256
@@ -51,6 +51,8 @@ export const s3Keys = {
   checkpointLatest: (sweepId: string, runId: string) => `sweeps/${id(sweepId)}/runs/${id(runId)}/checkpoints/latest.json`,
   finalDir: (sweepId: string, runId: string) => `sweeps/${id(sweepId)}/runs/${id(runId)}/final/`,
   finalEval: (sweepId: string, runId: string) => `sweeps/${id(sweepId)}/runs/${id(runId)}/final/eval.json`,
+  /** The run's result record, written after every other final artifact: its presence means the run is done. */
+  finalResult: (sweepId: string, runId: string) => `sweeps/${id(sweepId)}/runs/${id(runId)}/final/result.json`,
   metrics: (sweepId: string, runId: string) => `sweeps/${id(sweepId)}/runs/${id(runId)}/metrics.jsonl`,
   report: (sweepId: string, ext: 'json' | 'md' | 'html') => `sweeps/${id(sweepId)}/report/report.${ext}`,
 } as const;

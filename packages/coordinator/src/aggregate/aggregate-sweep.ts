@@ -1,0 +1,74 @@
+/**
+ * The aggregate's pure core: the train jobs' return values and the stored plan in,
+ * the report out. Every way the input can be impossible (a result that does not
+ * parse, a run the plan does not know, a result missing) is an AggregateInputError
+ * naming the run, which the worker turns into an UnrecoverableError: retrying cannot
+ * fix it.
+ */
+import { buildReport, inSupport, parseRunResult, ValidationError, YotoError, type LambdaPoint, type Report, type RunResult, type SweepPlan } from '@yoto/shared';
+
+export class AggregateInputError extends YotoError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PAYLOAD_INVALID', message, options);
+    this.name = 'AggregateInputError';
+  }
+}
+
+/** `bull:yoto-train:<sweepId>.<runId>` -> `<runId>` (the key's job id when it has another shape). */
+export function runIdFromChildKey(key: string, sweepId: string): string {
+  const jobId = key.slice(key.lastIndexOf(':') + 1);
+  return jobId.startsWith(`${sweepId}.`) ? jobId.slice(sweepId.length + 1) : jobId;
+}
+
+/** Parses and cross-checks every child's return value against the plan. */
+export function parseChildResults(plan: SweepPlan, values: Record<string, unknown>): RunResult[] {
+  const planned = new Map(plan.runs.map((r) => [r.runId, r]));
+  const results: RunResult[] = [];
+  const seen = new Set<string>();
+  for (const [key, value] of Object.entries(values)) {
+    const runId = runIdFromChildKey(key, plan.sweepId);
+    let result: RunResult;
+    try {
+      result = parseRunResult(value);
+    } catch (err) {
+      const detail = err instanceof ValidationError ? err.issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ') : String(err);
+      throw new AggregateInputError(`result of run ${runId} is invalid: ${detail}`, { cause: err });
+    }
+    const run = planned.get(result.runId);
+    if (result.sweepId !== plan.sweepId) throw new AggregateInputError(`result of run ${runId} belongs to sweep ${result.sweepId}, not ${plan.sweepId}`);
+    if (!run || result.runId !== runId) throw new AggregateInputError(`result of run ${runId} names run ${result.runId}, which the plan of ${plan.sweepId} does not have at that job`);
+    if (run.kind !== result.kind || run.variantId !== result.variantId) throw new AggregateInputError(`result of run ${runId} says kind ${result.kind}/variant ${result.variantId}; the plan says ${run.kind}/${run.variantId}`);
+    if (seen.has(runId)) throw new AggregateInputError(`two results for run ${runId}`);
+    seen.add(runId);
+    results.push(result);
+  }
+  const missing = plan.runs.filter((r) => !seen.has(r.runId)).map((r) => r.runId);
+  if (missing.length) throw new AggregateInputError(`no result for ${missing.length} run(s): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`);
+  return results;
+}
+
+/**
+ * Whether a grid point lies inside the training prior of the variant's YOTO run (the
+ * prior is the same for every seed of a variant). Points outside are extrapolation.
+ */
+export function priorMembership(plan: SweepPlan): (variantId: string, p: LambdaPoint) => boolean {
+  const priors = new Map(plan.runs.filter((r) => r.kind === 'yoto').map((r) => [r.variantId, r.prior]));
+  return (variantId, p) => {
+    const prior = priors.get(variantId);
+    if (!prior) return false;
+    return Object.entries(p).every(([term, x]) => {
+      const d = prior[term];
+      return d !== undefined && inSupport(d, x);
+    });
+  };
+}
+
+export function aggregateSweep(plan: SweepPlan, childValues: Record<string, unknown>, now = new Date()): Report {
+  const results = parseChildResults(plan, childValues);
+  try {
+    return buildReport(plan, results, priorMembership(plan), now);
+  } catch (err) {
+    // buildReport only throws on input that cannot be reported (an evaluation missing).
+    throw new AggregateInputError(err instanceof Error ? err.message : String(err), { cause: err });
+  }
+}

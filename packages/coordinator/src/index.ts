@@ -1,0 +1,19 @@
+/**
+ * @yoto/coordinator's public surface: the sweep lifecycle and the aggregate worker.
+ * The CLI (`src/cli/main.ts`) is built on these.
+ */
+export { SweepService, type SweepServiceOptions, type SubmitResult, type SweepListEntry, type WaitOptions, type CancelResult } from './sweeps/sweep-service.ts';
+export {
+  deriveStatus,
+  parseSweepRecord,
+  TERMINAL_STATUSES,
+  type SweepRecord,
+  type SweepDetail,
+  type SweepStatus,
+  type StoredSweepStatus,
+  type RunState,
+  type RunStatusRow,
+} from './sweeps/sweep-record.ts';
+export { AggregateWorker, type AggregateWorkerOptions, type AggregateSummary } from './aggregate/aggregate-worker.ts';
+export { AggregateInputError, aggregateSweep, parseChildResults, priorMembership } from './aggregate/aggregate-sweep.ts';
+export { renderReportHtml, lossPlotSvg } from './aggregate/report-html.ts';

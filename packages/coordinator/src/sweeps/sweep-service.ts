@@ -1,0 +1,402 @@
+/**
+ * The sweep lifecycle on the coordinator side: submit (validate, plan, store, enqueue
+ * one BullMQ flow), list, inspect, wait, cancel, and read reports.
+ *
+ * Storage order on submit is what makes it safe to retry: spec.json and plan.json go
+ * to S3 first, then the sweep hash is registered, then ONE `FlowProducer.add` puts the
+ * aggregate job and every train job into Redis atomically. Ids are deterministic
+ * (sweepId from the spec's hash, job ids from `jobIds`), so resubmitting the same spec
+ * finds the sweep and enqueues nothing.
+ */
+import { FlowProducer, Queue, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  QUEUES,
+  YotoError,
+  describeRun,
+  jobIds,
+  parseRunPayload,
+  parseSweepSpec,
+  parseSweepSpecText,
+  planSweep,
+  redisKeys,
+  RunProgressSchema,
+  s3Keys,
+  type AggregatePayload,
+  type Report,
+  type RunPayload,
+  type RunProgress,
+  type RunResult,
+  type SweepPlan,
+  type SweepSpec,
+} from '@yoto/shared';
+import { AGGREGATE_JOB_RETRY, TRAIN_JOB_RETRY, createRedis, type Logger, type ObjectStore } from '@yoto/runtime';
+import {
+  TERMINAL_STATUSES,
+  deriveStatus,
+  emptyCounts,
+  parseSweepRecord,
+  type RunState,
+  type RunStatusRow,
+  type SweepDetail,
+  type SweepRecord,
+} from './sweep-record.ts';
+
+export interface SweepServiceOptions {
+  /**
+   * Redis for BullMQ and the sweep records: a `redis://` URL (the service opens and
+   * closes its own connection) or an ioredis client the caller owns and closes.
+   */
+  redis: string | Redis;
+  /** Artifact store for spec.json, plan.json and the reports. */
+  store: ObjectStore;
+  /** Logger; child loggers carry the sweepId. @defaultValue no logging */
+  log?: Logger;
+  /** BullMQ key prefix; workers must use the same one. @defaultValue 'bull' */
+  prefix?: string;
+  /** Poll interval of `waitForCompletion`. @defaultValue 1000 */
+  pollMs?: number;
+}
+
+const DEFAULTS = { prefix: 'bull', pollMs: 1000 } as const;
+
+export interface SubmitResult {
+  sweepId: string;
+  /** Number of train jobs (the aggregate job not counted). */
+  runs: number;
+  /** False when a sweep with this id already existed: nothing was enqueued. */
+  created: boolean;
+  plan: SweepPlan;
+  spec: SweepSpec;
+}
+
+export interface SweepListEntry extends SweepRecord {
+  /** State of the sweep's aggregate job (`missing` once removed or never enqueued). */
+  aggregateState: RunState;
+}
+
+export interface WaitOptions {
+  /** Called after every poll with the sweep's current detail. */
+  onUpdate?: (detail: SweepDetail) => void;
+  signal?: AbortSignal;
+  /** Give up with a TIMEOUT error after this long. @defaultValue no limit */
+  timeoutMs?: number;
+}
+
+export interface CancelResult {
+  /** Jobs removed (children and the aggregate). */
+  removed: number;
+  /** Runs that were active and finish on their own; their results are discarded. */
+  active: number;
+}
+
+const JOB_STATES: ReadonlySet<string> = new Set(['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed', 'waiting-children']);
+function toRunState(s: string): RunState {
+  if (s === 'wait' || s === 'paused') return 'waiting';
+  return JOB_STATES.has(s) ? (s as RunState) : 'missing';
+}
+
+function parseProgress(p: unknown): RunProgress | null {
+  if (p === null || typeof p !== 'object') return null;
+  const r = RunProgressSchema.safeParse(p);
+  return r.success ? r.data : null;
+}
+
+export class SweepService {
+  private readonly opts: Required<Pick<SweepServiceOptions, 'prefix' | 'pollMs'>> & SweepServiceOptions;
+  private readonly redis: Redis;
+  private readonly ownsRedis: boolean;
+  private readonly trainQueue: Queue<RunPayload, RunResult>;
+  private readonly aggregateQueue: Queue<AggregatePayload>;
+  private readonly flows: FlowProducer;
+  /** Plans never change once written; cached so polling does not re-read S3. */
+  private readonly plans = new Map<string, SweepPlan>();
+  private closing: Promise<void> | null = null;
+
+  constructor(options: SweepServiceOptions) {
+    this.opts = { ...DEFAULTS, ...options };
+    this.ownsRedis = typeof options.redis === 'string';
+    this.redis = typeof options.redis === 'string' ? createRedis(options.redis, 'producer', options.log) : options.redis;
+    const base = { connection: this.redis, prefix: this.opts.prefix };
+    this.trainQueue = new Queue<RunPayload, RunResult>(QUEUES.train, base);
+    this.aggregateQueue = new Queue<AggregatePayload>(QUEUES.aggregate, base);
+    this.flows = new FlowProducer(base);
+    // Errors surface through the commands that hit them; without a listener each
+    // would also be printed as an unhandled 'error' event.
+    const onError = (err: Error) => this.opts.log?.debug({ err: { message: err.message } }, 'bullmq client error');
+    this.trainQueue.on('error', onError);
+    this.aggregateQueue.on('error', onError);
+    this.flows.on('error', onError);
+  }
+
+  private get log(): Logger | undefined {
+    return this.opts.log;
+  }
+
+  /**
+   * Validates, plans, stores and enqueues a sweep. `specInput` is YAML/JSON text or an
+   * already-parsed object. Throws ValidationError (nothing written) on a bad spec, and
+   * a YotoError ENQUEUE_FAILED (sweep marked `failed-to-enqueue`, resubmittable) when
+   * Redis refuses the flow.
+   */
+  async submit(specInput: unknown): Promise<SubmitResult> {
+    const spec = typeof specInput === 'string' ? parseSweepSpecText(specInput) : parseSweepSpec(specInput);
+    const plan = planSweep(spec);
+    // The worker parses the payload with the same schema; a payload it would refuse must
+    // never reach the queue.
+    for (const run of plan.runs) parseRunPayload(run);
+    const { sweepId } = plan;
+    const key = redisKeys.sweep(sweepId);
+    const log = this.log?.child({ sweepId });
+    const result = (created: boolean): SubmitResult => ({ sweepId, runs: plan.runs.length, created, plan, spec });
+
+    if (!(await this.needsEnqueue(sweepId))) {
+      log?.info('sweep already submitted; nothing enqueued');
+      return result(false);
+    }
+
+    const specKey = s3Keys.spec(sweepId);
+    const planKey = s3Keys.plan(sweepId);
+    await this.opts.store.putJson(specKey, spec);
+    await this.opts.store.putJson(planKey, plan);
+    this.plans.set(sweepId, plan);
+
+    // HSETNX on `created` is the claim: of two concurrent submitters only one proceeds
+    // (unless the sweep is resubmittable, which needsEnqueue re-checks).
+    const now = Date.now();
+    const claimed = await this.redis.hsetnx(key, 'created', String(now));
+    if (!claimed && !(await this.needsEnqueue(sweepId))) return result(false);
+    const created = claimed ? now : Number((await this.redis.hget(key, 'created')) ?? now);
+    await this.redis
+      .multi()
+      .hset(key, {
+        name: spec.name,
+        problem: spec.problem,
+        status: 'queued',
+        totalRuns: String(plan.runs.length),
+        aggregateJobId: jobIds.aggregate(sweepId),
+        specKey,
+        planKey,
+      })
+      .hdel(key, 'error', 'reportKey')
+      .zadd(redisKeys.sweeps, created, sweepId)
+      .exec();
+
+    try {
+      await this.flows.add({
+        name: 'aggregate',
+        queueName: QUEUES.aggregate,
+        data: { version: 1, sweepId } satisfies AggregatePayload,
+        opts: { jobId: jobIds.aggregate(sweepId), ...AGGREGATE_JOB_RETRY, removeOnComplete: false, removeOnFail: false },
+        children: plan.runs.map((run) => ({
+          name: 'train',
+          queueName: QUEUES.train,
+          data: run,
+          opts: {
+            jobId: jobIds.train(sweepId, run.runId),
+            priority: spec.priority,
+            ...TRAIN_JOB_RETRY,
+            // Results stay readable for the aggregate (getChildrenValues) and `status`.
+            removeOnComplete: false,
+            removeOnFail: false,
+            // A run out of attempts fails the sweep at once instead of leaving the
+            // aggregate waiting for a child that will never complete.
+            failParentOnFailure: true,
+          },
+        })),
+      });
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      await this.redis.hset(key, { status: 'failed-to-enqueue', error: reason }).catch(() => undefined);
+      log?.error({ err: { message: reason } }, 'enqueue failed');
+      throw new YotoError('ENQUEUE_FAILED', `sweep ${sweepId} was stored but could not be enqueued (${reason}); it is marked failed-to-enqueue — submit the same spec again to retry`, { cause: err });
+    }
+    log?.info({ runs: plan.runs.length }, 'sweep submitted');
+    return result(true);
+  }
+
+  /**
+   * Whether submit must (re-)enqueue: the sweep is unknown, failed to enqueue, or is
+   * registered as queued but its aggregate job does not exist (a crash between
+   * registration and the flow add).
+   */
+  private async needsEnqueue(sweepId: string): Promise<boolean> {
+    const record = parseSweepRecord(sweepId, await this.redis.hgetall(redisKeys.sweep(sweepId)));
+    if (!record) return true;
+    if (record.status === 'failed-to-enqueue') return true;
+    if (record.status === 'queued') return (await this.aggregateQueue.getJobState(jobIds.aggregate(sweepId))) === 'unknown';
+    return false;
+  }
+
+  /** Every sweep, newest first. */
+  async list(limit = 200): Promise<SweepListEntry[]> {
+    const ids = await this.redis.zrevrange(redisKeys.sweeps, 0, limit - 1);
+    const out: SweepListEntry[] = [];
+    const hashes = await Promise.all(ids.map((id) => this.redis.hgetall(redisKeys.sweep(id))));
+    const states = await Promise.all(ids.map((id) => this.aggregateQueue.getJobState(jobIds.aggregate(id))));
+    ids.forEach((id, i) => {
+      const record = parseSweepRecord(id, hashes[i] ?? {});
+      if (!record) return;
+      const aggregateState = toRunState(states[i] ?? 'unknown');
+      const status = deriveStatus(record, aggregateState, []);
+      out.push({ ...record, status: status === 'running' || status === 'aggregating' ? 'queued' : status, aggregateState });
+    });
+    return out;
+  }
+
+  /** The stored record alone; null for an unknown sweep. */
+  async record(sweepId: string): Promise<SweepRecord | null> {
+    return parseSweepRecord(sweepId, await this.redis.hgetall(redisKeys.sweep(sweepId)));
+  }
+
+  /** The plan as stored in S3 (cached). */
+  async plan(sweepId: string): Promise<SweepPlan> {
+    const cached = this.plans.get(sweepId);
+    if (cached) return cached;
+    const plan = await this.opts.store.getJson<SweepPlan>(s3Keys.plan(sweepId));
+    this.plans.set(sweepId, plan);
+    return plan;
+  }
+
+  /**
+   * The sweep with live per-run state and progress; null for an unknown sweep. Jobs are
+   * read by their deterministic ids, all requests in flight at once (ioredis pipelines
+   * them on one connection).
+   */
+  async get(sweepId: string): Promise<SweepDetail | null> {
+    const record = await this.record(sweepId);
+    if (!record) return null;
+    const plan = await this.plan(sweepId);
+    const aggId = jobIds.aggregate(sweepId);
+    const trainIds = plan.runs.map((r) => jobIds.train(sweepId, r.runId));
+    const [aggJob, aggState, jobs, states] = await Promise.all([
+      this.aggregateQueue.getJob(aggId),
+      this.aggregateQueue.getJobState(aggId),
+      Promise.all(trainIds.map((id) => this.trainQueue.getJob(id))),
+      Promise.all(trainIds.map((id) => this.trainQueue.getJobState(id))),
+    ]);
+    const counts = emptyCounts();
+    const runs: RunStatusRow[] = plan.runs.map((run, i) => {
+      const job = jobs[i] as Job<RunPayload, RunResult> | undefined;
+      const state = job ? toRunState(states[i] ?? 'unknown') : 'missing';
+      counts[state] += 1;
+      return {
+        runId: run.runId,
+        jobId: trainIds[i] as string,
+        kind: run.kind,
+        label: describeRun(run),
+        variantId: run.variantId,
+        seed: run.seed,
+        state,
+        progress: parseProgress(job?.progress),
+        attemptsMade: job?.attemptsMade ?? 0,
+        maxAttempts: job?.opts.attempts ?? TRAIN_JOB_RETRY.attempts,
+        failedReason: job?.failedReason || null,
+      };
+    });
+    const aggregateState = aggJob ? toRunState(aggState) : 'missing';
+    return {
+      record,
+      status: deriveStatus(record, aggregateState, runs),
+      counts,
+      aggregate: { jobId: aggId, state: aggregateState, failedReason: aggJob?.failedReason || null, attemptsMade: aggJob?.attemptsMade ?? 0 },
+      runs,
+    };
+  }
+
+  /** The report JSON once the aggregate has written it, else null. */
+  async report(sweepId: string): Promise<Report | null> {
+    return this.opts.store.getJsonIfExists<Report>(s3Keys.report(sweepId, 'json'));
+  }
+
+  async reportMarkdown(sweepId: string): Promise<string | null> {
+    const b = await this.opts.store.getIfExists(s3Keys.report(sweepId, 'md'));
+    return b === null ? null : b.toString('utf8');
+  }
+
+  /**
+   * Polls until the sweep completes, fails (aggregate failed, or a run out of
+   * attempts) or is cancelled, and returns its final detail. Throws NOT_FOUND for an
+   * unknown sweep, TIMEOUT after `timeoutMs`, and the signal's reason when aborted.
+   */
+  async waitForCompletion(sweepId: string, opts: WaitOptions = {}): Promise<SweepDetail> {
+    const started = Date.now();
+    for (;;) {
+      opts.signal?.throwIfAborted();
+      const detail = await this.get(sweepId);
+      if (!detail) throw new YotoError('NOT_FOUND', `no sweep ${sweepId}`);
+      opts.onUpdate?.(detail);
+      if (TERMINAL_STATUSES.has(detail.status)) return detail;
+      if (opts.timeoutMs !== undefined && Date.now() - started >= opts.timeoutMs) {
+        throw new YotoError('TIMEOUT', `sweep ${sweepId} did not finish within ${Math.round(opts.timeoutMs / 1000)} s (status ${detail.status}: ${detail.counts.completed}/${detail.runs.length} runs completed)`);
+      }
+      await sleep(this.opts.pollMs, opts.signal);
+    }
+  }
+
+  /**
+   * Cancels a sweep: marks it cancelled (so an aggregate that still starts refuses to
+   * run), removes the aggregate job and every run that is not active. Active runs are
+   * locked by their workers; they finish on their own and their results are ignored.
+   */
+  async cancel(sweepId: string): Promise<CancelResult> {
+    const key = redisKeys.sweep(sweepId);
+    const record = await this.record(sweepId);
+    if (!record) throw new YotoError('NOT_FOUND', `no sweep ${sweepId}`);
+    if (record.status === 'completed') throw new YotoError('CONFLICT', `sweep ${sweepId} has already completed`);
+    await this.redis.hset(key, { status: 'cancelled' });
+    const aggId = jobIds.aggregate(sweepId);
+    const plan = await this.plan(sweepId);
+    const trainIds = plan.runs.map((r) => jobIds.train(sweepId, r.runId));
+    const statesBefore = await Promise.all(trainIds.map((id) => this.trainQueue.getJobState(id)));
+    const existing = statesBefore.filter((s) => s !== 'unknown').length;
+    // Whole flow at once when nothing is locked.
+    if ((await this.aggregateQueue.getJobState(aggId)) !== 'unknown') {
+      const ok = await this.aggregateQueue.remove(aggId, { removeChildren: true });
+      if (ok === 1) {
+        this.log?.info({ sweepId, removed: existing + 1 }, 'sweep cancelled');
+        return { removed: existing + 1, active: 0 };
+      }
+    }
+    // Some run is active (locked): remove the others one by one, then the parent.
+    let removed = 0;
+    let active = 0;
+    for (const [i, id] of trainIds.entries()) {
+      const state = await this.trainQueue.getJobState(id);
+      if (state === 'unknown') continue;
+      if (state === 'active') {
+        active += 1;
+        continue;
+      }
+      if ((await this.trainQueue.remove(id)) === 1) removed += 1;
+      else if (statesBefore[i] !== 'unknown') active += 1;
+    }
+    if ((await this.aggregateQueue.getJobState(aggId)) !== 'unknown' && (await this.aggregateQueue.remove(aggId)) === 1) removed += 1;
+    this.log?.info({ sweepId, removed, active }, 'sweep cancelled');
+    return { removed, active };
+  }
+
+  /** Closes the BullMQ clients and, when the service opened it, the Redis connection. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.allSettled([this.trainQueue.close(), this.aggregateQueue.close(), this.flows.close()]);
+      if (this.ownsRedis) await this.redis.quit().catch(() => this.redis.disconnect());
+    })();
+    return this.closing;
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason ?? new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+

@@ -1,0 +1,198 @@
+/**
+ * The artifact store: one S3 bucket (AWS, MinIO, or the embedded s3rver), keys under
+ * an optional prefix. Every object is written with its sha256 in the `sha256` user
+ * metadata, so readers can verify what they fetched. Transient errors are retried by
+ * the SDK (standard mode, exponential backoff); what still fails surfaces as a
+ * YotoError naming the key — never the credentials.
+ */
+import { createHash } from 'node:crypto';
+import {
+  CreateBucketCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { YotoError } from '@yoto/shared';
+import type { S3Config } from './config.ts';
+import type { Logger } from './logger.ts';
+
+export interface StoredObject {
+  key: string;
+  size: number;
+  sha256: string;
+}
+
+export function sha256Hex(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function errName(err: unknown): string {
+  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name ?? e?.Code ?? 'Error';
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
+}
+
+export class ObjectStore {
+  readonly bucket: string;
+  readonly prefix: string;
+  private readonly client: S3Client;
+  private readonly log: Logger | undefined;
+
+  constructor(cfg: S3Config, log?: Logger) {
+    this.bucket = cfg.bucket;
+    this.prefix = cfg.prefix;
+    this.log = log;
+    this.client = new S3Client({
+      region: cfg.region,
+      ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
+      forcePathStyle: cfg.forcePathStyle,
+      ...(cfg.accessKeyId && cfg.secretAccessKey ? { credentials: { accessKeyId: cfg.accessKeyId, secretAccessKey: cfg.secretAccessKey } } : {}),
+      // s3rver stores aws-chunked framing verbatim when the SDK streams with its
+      // default checksums; only checksum when the operation requires it.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts: 6,
+      retryMode: 'standard',
+    });
+  }
+
+  private fullKey(key: string): string {
+    if (key.includes('..') || key.startsWith('/')) throw new YotoError('STORE_ERROR', `refusing key outside the store: ${key}`);
+    return this.prefix + key;
+  }
+
+  private fail(op: string, key: string, err: unknown): never {
+    if (err instanceof YotoError) throw err;
+    if (isNotFound(err)) throw new YotoError('NOT_FOUND', `object not found: ${key}`, { cause: err });
+    const msg = `S3 ${op} failed for ${key}: ${errName(err)}${err instanceof Error && err.message ? ` (${err.message.slice(0, 200)})` : ''}`;
+    throw new YotoError('STORE_ERROR', msg, { cause: err });
+  }
+
+  /** Creates the bucket if it does not exist (embedded and MinIO setups). */
+  async ensureBucket(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (err) {
+      if (!isNotFound(err) && errName(err) !== 'NoSuchBucket') this.fail('HeadBucket', this.bucket, err);
+      try {
+        await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+        this.log?.info({ bucket: this.bucket }, 'created bucket');
+      } catch (e) {
+        const n = errName(e);
+        if (n !== 'BucketAlreadyOwnedByYou' && n !== 'BucketAlreadyExists') this.fail('CreateBucket', this.bucket, e);
+      }
+    }
+  }
+
+  async put(key: string, body: Uint8Array | string, opts: { contentType?: string } = {}): Promise<StoredObject> {
+    const data = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+    const sha256 = sha256Hex(data);
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.fullKey(key),
+          Body: data,
+          ContentLength: data.byteLength,
+          ContentType: opts.contentType ?? 'application/octet-stream',
+          Metadata: { sha256 },
+        }),
+      );
+    } catch (err) {
+      this.fail('PutObject', key, err);
+    }
+    return { key, size: data.byteLength, sha256 };
+  }
+
+  async putJson(key: string, value: unknown): Promise<StoredObject> {
+    return this.put(key, JSON.stringify(value, null, 2), { contentType: 'application/json' });
+  }
+
+  /** Fetches an object; verifies it against its recorded sha256 when one is present. */
+  async get(key: string): Promise<Buffer> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.fullKey(key) }));
+      const bytes = Buffer.from(await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+      const want = out.Metadata?.sha256;
+      if (want && sha256Hex(bytes) !== want) {
+        throw new YotoError('CHECKPOINT_CORRUPT', `sha256 mismatch for ${key}: stored ${want.slice(0, 12)}…, got ${sha256Hex(bytes).slice(0, 12)}…`);
+      }
+      return bytes;
+    } catch (err) {
+      this.fail('GetObject', key, err);
+    }
+  }
+
+  async getIfExists(key: string): Promise<Buffer | null> {
+    try {
+      return await this.get(key);
+    } catch (err) {
+      if (err instanceof YotoError && err.code === 'NOT_FOUND') return null;
+      throw err;
+    }
+  }
+
+  async getJson<T = unknown>(key: string): Promise<T> {
+    const b = await this.get(key);
+    try {
+      return JSON.parse(b.toString('utf8')) as T;
+    } catch (err) {
+      throw new YotoError('STORE_ERROR', `object ${key} is not valid JSON`, { cause: err });
+    }
+  }
+
+  async getJsonIfExists<T = unknown>(key: string): Promise<T | null> {
+    const b = await this.getIfExists(key);
+    return b === null ? null : (JSON.parse(b.toString('utf8')) as T);
+  }
+
+  async head(key: string): Promise<{ size: number; sha256: string | undefined } | null> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.fullKey(key) }));
+      return { size: out.ContentLength ?? 0, sha256: out.Metadata?.sha256 };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      this.fail('HeadObject', key, err);
+    }
+  }
+
+  /** Every object under `prefix` (relative to the store's prefix), in key order. */
+  async *list(prefix: string): AsyncGenerator<{ key: string; size: number }> {
+    let token: string | undefined;
+    do {
+      let out;
+      try {
+        out = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.fullKey(prefix), ContinuationToken: token }));
+      } catch (err) {
+        this.fail('ListObjectsV2', prefix, err);
+      }
+      for (const o of out.Contents ?? []) {
+        if (o.Key) yield { key: o.Key.slice(this.prefix.length), size: o.Size ?? 0 };
+      }
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async deleteMany(keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const chunk = keys.slice(i, i + 1000);
+      try {
+        await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: chunk.map((k) => ({ Key: this.fullKey(k) })), Quiet: true } }));
+      } catch (err) {
+        this.fail('DeleteObjects', chunk[0] ?? '', err);
+      }
+    }
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+}

@@ -1,0 +1,461 @@
+/**
+ * Training kernels for the tfjs 'wasm' backend, built from its own fast
+ * (XNNPACK) Conv2D / BatchMatMul / Transpose kernels.
+ *
+ * Stock tfjs-backend-wasm 4.22 is inference-oriented:
+ *  - Conv2DBackpropFilter is not registered at all, so no conv net can train;
+ *  - Conv2DBackpropInput (gradient of conv2d, forward of conv2dTranspose) is a
+ *    naive loop at ~3 GFLOP/s;
+ *  - BatchMatMul / _FusedMatMul with transposeA/transposeB fall off XNNPACK's
+ *    fast path (~2 GFLOP/s against ~29 for a plain product), and every dense
+ *    layer's gradient uses them;
+ *  - UnsortedSegmentSum (gather's gradient) and the depthwise-conv gradients
+ *    are missing.
+ * The replacements call the original wasm kernel functions directly with the
+ * backend (the same way the wasm kernels compose each other), never tf ops, so
+ * the engine sees one kernel and gradients/tape/profiling stay unchanged.
+ * Intermediates are freed with backend.disposeData.
+ *
+ * Threads: single-threaded on purpose. tfjs-backend-wasm hard-wires
+ * WASM_HAS_MULTITHREAD_SUPPORT to false under Node (tensorflow/tfjs#3830) and
+ * its init() hands emscripten a Blob-URL pthread worker, which Node's
+ * worker_threads cannot load. Bypassing init() works only partway: the
+ * threaded glue loads if its embedded worker source is written to a file and
+ * the backend is re-registered by hand, but XNNPACK's pthreadpool still comes
+ * up with 1 thread (no pthread ever starts; tested with tfjs 4.22, Node 20),
+ * so it would add private-API hacks and ~1 s start-up for no speed-up.
+ * Parallelism comes from one worker process per core instead.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { BackendValues, DataType, KernelBackend, KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+
+/** The parts of BackendWasm the kernels touch. */
+interface WasmBackend extends KernelBackend {
+  makeOutput(shape: number[], dtype: DataType, memoryOffset?: number, values?: BackendValues): TensorInfo;
+}
+
+type Inputs = Record<string, TensorInfo>;
+type KernelArgs = { inputs: Inputs; attrs?: NamedAttrMap; backend: WasmBackend };
+
+const BACKEND = 'wasm';
+
+/** Original wasm kernels captured before we replace any of them. */
+const originals = new Map<string, KernelConfig>();
+let registered: string[] | null = null;
+
+function original(name: string): KernelConfig {
+  const k = originals.get(name) ?? tf.getKernel(name, BACKEND);
+  if (!k) throw new Error(`wasm kernel ${name} is not registered`);
+  return k;
+}
+
+/** Runs original wasm kernels and frees every intermediate it produced unless kept. */
+class Scope {
+  private readonly owned: TensorInfo[] = [];
+  constructor(readonly backend: WasmBackend) {}
+
+  run(name: string, inputs: Inputs, attrs: NamedAttrMap = {}): TensorInfo {
+    const out = original(name).kernelFunc({ inputs, attrs, backend: this.backend }) as TensorInfo;
+    this.owned.push(out);
+    return out;
+  }
+
+  write(values: Float32Array, shape: number[]): TensorInfo {
+    const out = this.backend.makeOutput(shape, 'float32', undefined, values);
+    this.owned.push(out);
+    return out;
+  }
+
+  transpose(x: TensorInfo, perm: number[]): TensorInfo {
+    return this.run(tf.Transpose, { x }, { perm });
+  }
+
+  reshape(x: TensorInfo, shape: number[]): TensorInfo {
+    return this.run(tf.Reshape, { x }, { shape });
+  }
+
+  slice(x: TensorInfo, begin: number[], size: number[]): TensorInfo {
+    return this.run(tf.Slice, { x }, { begin, size });
+  }
+
+  conv2d(x: TensorInfo, filter: TensorInfo, strides: [number, number], dilations: [number, number], pad: tf.backend_util.ExplicitPadding): TensorInfo {
+    return this.run(tf.Conv2D, { x, filter }, { strides, dilations, pad, dataFormat: 'NHWC', dimRoundingMode: undefined } as unknown as NamedAttrMap);
+  }
+
+  /** Releases everything except `result`, which the caller returns to the engine. */
+  finish(result: TensorInfo): TensorInfo {
+    for (const t of this.owned) if (t !== result) this.backend.disposeData(t.dataId);
+    return result;
+  }
+
+  dispose(): void {
+    for (const t of this.owned) this.backend.disposeData(t.dataId);
+  }
+}
+
+function withScope(backend: WasmBackend, f: (s: Scope) => TensorInfo): TensorInfo {
+  const s = new Scope(backend);
+  let result: TensorInfo;
+  try {
+    result = f(s);
+  } catch (err) {
+    s.dispose();
+    throw err;
+  }
+  return s.finish(result);
+}
+
+function pair(v: number | [number, number]): [number, number] {
+  return typeof v === 'number' ? [v, v] : v;
+}
+
+function shape4(t: TensorInfo): [number, number, number, number] {
+  const [a = 1, b = 1, c = 1, d = 1] = t.shape;
+  return [a, b, c, d];
+}
+
+function assertNHWC(dataFormat: unknown, kernel: string): void {
+  if (dataFormat !== undefined && dataFormat !== 'NHWC') {
+    throw new Error(`wasm ${kernel} supports only dataFormat NHWC, got ${String(dataFormat)}`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Conv2DBackpropFilter
+//
+// dW[i,j,c,o] = sum_{n,y,x} X[n, y*s + i - padTop, x*s + j - padLeft, c] * dY[n,y,x,o]
+// is itself a convolution in which the input channel c plays the batch, the
+// example index n plays the input channel, dY is the filter, and the stride of
+// the forward conv becomes a dilation: conv2d(X^T[c,h,w,n], dY^T[y,x,n,o],
+// stride 1, dilation s) -> [c, i, j, o]. XNNPACK runs that as one GEMM with
+// K = N*outH*outW, which is where the FLOPs are.
+
+interface BackpropFilterAttrs {
+  strides: number | [number, number];
+  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  dataFormat?: 'NHWC' | 'NCHW';
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  filterShape: [number, number, number, number];
+}
+
+function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
+  const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+  const attrs = args.attrs as unknown as BackpropFilterAttrs;
+  assertNHWC(attrs.dataFormat, 'Conv2DBackpropFilter');
+  const info = tf.backend_util.computeConv2DInfo(shape4(x), attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+  const [, inH, inW, inC] = shape4(x);
+  const [, outH, outW, outC] = shape4(dy);
+  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
+  const top = info.padInfo.top;
+  const left = info.padInfo.left;
+  return withScope(args.backend, (s) => {
+    let xs = x;
+    let h = inH;
+    let w = inW;
+    // Rows/cols past the last window never contribute; the conv needs them gone rather than negatively padded.
+    let bottom = fh + (outH - 1) * sh - inH - top;
+    let right = fw + (outW - 1) * sw - inW - left;
+    if (bottom < 0 || right < 0) {
+      h = bottom < 0 ? inH + bottom : inH;
+      w = right < 0 ? inW + right : inW;
+      xs = s.slice(x, [0, 0, 0, 0], [x.shape[0] ?? 1, h, w, inC]);
+      bottom = Math.max(0, bottom);
+      right = Math.max(0, right);
+    }
+    const xt = s.transpose(xs, [3, 1, 2, 0]); // [C, H, W, N]
+    const dyt = s.transpose(dy, [1, 2, 0, 3]); // [outH, outW, N, O]
+    const r = s.conv2d(xt, dyt, [1, 1], [sh, sw], [[0, 0], [top, bottom], [left, right], [0, 0]]); // [C, fh, fw, O]
+    if (r.shape[1] !== fh || r.shape[2] !== fw) {
+      throw new Error(`Conv2DBackpropFilter: internal shape mismatch ${r.shape} vs filter ${attrs.filterShape}`);
+    }
+    const out = s.transpose(r, [1, 2, 0, 3]);
+    void outC;
+    return out;
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Conv2DBackpropInput (also the forward pass of conv2dTranspose)
+//
+// Sub-pixel ("phase split") formulation: output row Y = q*s + r receives
+// sum_k dY[q-k] * W[r + k*s]. For every phase (r, rx) that is an ordinary
+// stride-1 conv of dY with a flipped sub-filter of size ceil(f/s); all s*s
+// phases share the same window, so they are stacked on the output-channel axis
+// of one filter [Kh, Kw, O, s*s*C], run as a single XNNPACK conv, and
+// interleaved back with a reshape/transpose (depth-to-space) and a crop. This
+// does exactly the FLOPs of the transposed conv, where the textbook
+// "zero-dilate dY then conv" wastes (1 - 1/s^2) of them on zeros.
+
+interface BackpropInputAttrs {
+  strides: number | [number, number];
+  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  dataFormat?: 'NHWC' | 'NCHW';
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  inputShape: [number, number, number, number];
+}
+
+export type BackpropInputStrategy = 'phase' | 'dilate';
+let backpropInputStrategy: BackpropInputStrategy = 'phase';
+
+/** For benchmarks: choose how Conv2DBackpropInput is lowered. */
+export function setBackpropInputStrategy(s: BackpropInputStrategy): void {
+  backpropInputStrategy = s;
+}
+
+let stockKernels = false;
+
+/** For benchmarks: route the replaced kernels back to tfjs-backend-wasm's own implementations. */
+export function setStockKernels(on: boolean): void {
+  stockKernels = on;
+}
+
+function readFloats(backend: WasmBackend, t: TensorInfo): Float32Array {
+  return backend.readSync(t.dataId) as Float32Array;
+}
+
+function conv2DBackpropInput(args: KernelArgs): TensorInfo {
+  const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+  const attrs = args.attrs as unknown as BackpropInputAttrs;
+  if (stockKernels) return original(tf.Conv2DBackpropInput).kernelFunc(args as never) as TensorInfo;
+  assertNHWC(attrs.dataFormat, 'Conv2DBackpropInput');
+  const info = tf.backend_util.computeConv2DInfo(attrs.inputShape, shape4(filter), attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+  const [n, inH, inW, inC] = attrs.inputShape;
+  const [, outH, outW, outC] = shape4(dy);
+  const [fh, fw] = shape4(filter);
+  const [sh, sw] = pair(attrs.strides);
+  const top = info.padInfo.top;
+  const left = info.padInfo.left;
+  const wData = readFloats(args.backend, filter);
+  if (backpropInputStrategy === 'dilate') return backpropInputDilate(args.backend, dy, wData, { n, inH, inW, inC, outH, outW, outC, fh, fw, sh, sw, top, left });
+
+  const kh = Math.ceil(fh / sh);
+  const kw = Math.ceil(fw / sw);
+  const phases = sh * sw;
+  const cOut = phases * inC;
+  // F[t, tx, o, (r*sw + rx)*C + c] = W[r + (kh-1-t)*sh, rx + (kw-1-tx)*sw, c, o]
+  const f = new Float32Array(kh * kw * outC * cOut);
+  for (let t = 0; t < kh; t++) {
+    for (let tx = 0; tx < kw; tx++) {
+      for (let r = 0; r < sh; r++) {
+        const i = r + (kh - 1 - t) * sh;
+        if (i >= fh) continue;
+        for (let rx = 0; rx < sw; rx++) {
+          const j = rx + (kw - 1 - tx) * sw;
+          if (j >= fw) continue;
+          const dstPhase = (r * sw + rx) * inC;
+          for (let c = 0; c < inC; c++) {
+            const src = ((i * fw + j) * inC + c) * outC;
+            for (let o = 0; o < outC; o++) {
+              f[((t * kw + tx) * outC + o) * cOut + dstPhase + c] = wData[src + o]!;
+            }
+          }
+        }
+      }
+    }
+  }
+  // Phase rows q cover Y = y + top in [0, qh*sh); dY rows past qh feed nothing.
+  const qh = Math.ceil((inH + top) / sh);
+  const qw = Math.ceil((inW + left) / sw);
+  return withScope(args.backend, (s) => {
+    let d = dy;
+    let rows = outH;
+    let cols = outW;
+    if (outH > qh || outW > qw) {
+      rows = Math.min(outH, qh);
+      cols = Math.min(outW, qw);
+      d = s.slice(dy, [0, 0, 0, 0], [n, rows, cols, outC]);
+    }
+    const filt = s.write(f, [kh, kw, outC, cOut]);
+    const y = s.conv2d(d, filt, [1, 1], [1, 1], [[0, 0], [kh - 1, qh - rows], [kw - 1, qw - cols], [0, 0]]); // [n, qh, qw, s*s*C]
+    let full: TensorInfo;
+    if (phases === 1) {
+      full = y;
+    } else {
+      const y6 = s.reshape(y, [n, qh, qw, sh, sw, inC]);
+      const t6 = s.transpose(y6, [0, 1, 3, 2, 4, 5]);
+      full = s.reshape(t6, [n, qh * sh, qw * sw, inC]);
+    }
+    if (top === 0 && left === 0 && qh * sh === inH && qw * sw === inW) return full;
+    return s.slice(full, [0, top, left, 0], [n, inH, inW, inC]);
+  });
+}
+
+interface BpiDims { n: number; inH: number; inW: number; inC: number; outH: number; outW: number; outC: number; fh: number; fw: number; sh: number; sw: number; top: number; left: number }
+
+/** Textbook lowering kept for benchmarking against the phase split: zero-insert dY, then conv with the flipped filter. */
+function backpropInputDilate(backend: WasmBackend, dy: TensorInfo, wData: Float32Array, d: BpiDims): TensorInfo {
+  const { n, inH, inW, inC, outH, outW, outC, fh, fw, sh, sw, top, left } = d;
+  const f = new Float32Array(fh * fw * outC * inC);
+  for (let i = 0; i < fh; i++)
+    for (let j = 0; j < fw; j++)
+      for (let c = 0; c < inC; c++)
+        for (let o = 0; o < outC; o++) f[(((fh - 1 - i) * fw + (fw - 1 - j)) * outC + o) * inC + c] = wData[((i * fw + j) * inC + c) * outC + o]!;
+  const dh = (outH - 1) * sh + 1;
+  const dw = (outW - 1) * sw + 1;
+  const padTop = fh - 1 - top;
+  const padLeft = fw - 1 - left;
+  const padBottom = inH + fh - 1 - dh - padTop;
+  const padRight = inW + fw - 1 - dw - padLeft;
+  return withScope(backend, (s) => {
+    let dd = dy;
+    if (sh > 1 || sw > 1) {
+      // Zero insertion = pad a trailing unit axis, reshape, and trim the last stride.
+      const z = s.reshape(dy, [n, outH, 1, outW, 1, outC]);
+      const p = s.run(tf.PadV2, { x: z }, { paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]], constantValue: 0 });
+      const r = s.reshape(p, [n, outH * sh, outW * sw, outC]);
+      dd = s.slice(r, [0, 0, 0, 0], [n, dh, dw, outC]);
+    }
+    const filt = s.write(f, [fh, fw, outC, inC]);
+    // A forward pad wider than the filter makes these negative: pad by zero and crop instead.
+    const y = s.conv2d(dd, filt, [1, 1], [1, 1], [[0, 0], [Math.max(0, padTop), Math.max(0, padBottom)], [Math.max(0, padLeft), Math.max(0, padRight)], [0, 0]]);
+    if (padTop >= 0 && padLeft >= 0 && padBottom >= 0 && padRight >= 0) return y;
+    return s.slice(y, [0, Math.max(0, -padTop), Math.max(0, -padLeft), 0], [n, inH, inW, inC]);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// BatchMatMul / _FusedMatMul with transposes: transpose explicitly (a memory
+// pass) and run the plain product, which is XNNPACK's fast path.
+
+function swapLastTwo(rank: number): number[] {
+  const perm = Array.from({ length: rank }, (_, i) => i);
+  perm[rank - 2] = rank - 1;
+  perm[rank - 1] = rank - 2;
+  return perm;
+}
+
+function untransposed(s: Scope, t: TensorInfo, transposed: boolean): TensorInfo {
+  if (!transposed) return t;
+  const rank = t.shape.length;
+  // A [.., 1, k] <-> [.., k, 1] swap is a pure relabelling.
+  if (t.shape[rank - 1] === 1 || t.shape[rank - 2] === 1) {
+    const shape = t.shape.slice();
+    [shape[rank - 2], shape[rank - 1]] = [shape[rank - 1]!, shape[rank - 2]!];
+    return s.reshape(t, shape);
+  }
+  return s.transpose(t, swapLastTwo(rank));
+}
+
+function size(t: TensorInfo): number {
+  return t.shape.reduce((x, y) => x * y, 1);
+}
+
+function batchMatMul(args: KernelArgs): TensorInfo {
+  const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+  const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
+  const ta = !!attrs.transposeA;
+  const tb = !!attrs.transposeB;
+  if (stockKernels || (!ta && !tb)) return original(tf.BatchMatMul).kernelFunc(args as never) as TensorInfo;
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  const m = ta ? a.shape[ra - 1]! : a.shape[ra - 2]!;
+  const n = tb ? b.shape[rb - 2]! : b.shape[rb - 1]!;
+  const batch = Math.max(size(a) / (a.shape[ra - 1]! * a.shape[ra - 2]!), size(b) / (b.shape[rb - 1]! * b.shape[rb - 2]!));
+  // Either transpose the operands that need it, or compute C^T = op(B)^T op(A)^T and transpose
+  // the product: pick whichever moves fewer elements (dense dX = dY W^T favours the second,
+  // since W is large and dY small).
+  const direct = (ta ? size(a) : 0) + (tb ? size(b) : 0);
+  const viaOutput = (ta ? 0 : size(a)) + (tb ? 0 : size(b)) + batch * m * n;
+  return withScope(args.backend, (s) => {
+    if (direct <= viaOutput) {
+      return s.run(tf.BatchMatMul, { a: untransposed(s, a, ta), b: untransposed(s, b, tb) }, { transposeA: false, transposeB: false });
+    }
+    const ct = s.run(tf.BatchMatMul, { a: untransposed(s, b, !tb), b: untransposed(s, a, !ta) }, { transposeA: false, transposeB: false });
+    return untransposed(s, ct, true);
+  });
+}
+
+function fusedMatMul(args: KernelArgs): TensorInfo {
+  const attrs = (args.attrs ?? {}) as NamedAttrMap & { transposeA?: boolean; transposeB?: boolean };
+  if (stockKernels || (!attrs.transposeA && !attrs.transposeB)) return original(tf._FusedMatMul).kernelFunc(args as never) as TensorInfo;
+  const { a, b, ...rest } = args.inputs as { a: TensorInfo; b: TensorInfo } & Inputs;
+  return withScope(args.backend, (s) =>
+    s.run(
+      tf._FusedMatMul,
+      { a: untransposed(s, a, !!attrs.transposeA), b: untransposed(s, b, !!attrs.transposeB), ...rest },
+      { ...attrs, transposeA: false, transposeB: false },
+    ),
+  );
+}
+
+// ---------------------------------------------------------------------------
+// Missing kernels that are rare in our models: run the cpu kernel on copies.
+// Correct but slow; only gradients of gather and depthwise conv reach them.
+
+const CPU_FALLBACK = [
+  tf.UnsortedSegmentSum,
+  tf.DepthwiseConv2dNativeBackpropInput,
+  tf.DepthwiseConv2dNativeBackpropFilter,
+  tf.Einsum,
+];
+
+function cpuFallback(name: string): KernelConfig['kernelFunc'] {
+  return (args) => {
+    const backend = args.backend as WasmBackend;
+    const cpu = tf.engine().findBackend('cpu');
+    const kernel = tf.getKernel(name, 'cpu');
+    if (!cpu || !kernel) throw new Error(`no cpu kernel ${name} to fall back to`);
+    // The cpu backend prints a "install tfjs-node" banner on its first write; it is only a scratch space here.
+    (cpu as unknown as { firstUse?: boolean }).firstUse = false;
+    const cpuInputs: Inputs = {};
+    const cpuOwned: TensorInfo[] = [];
+    for (const [key, t] of Object.entries(args.inputs)) {
+      if (!t) continue;
+      const info = { dataId: cpu.write(backend.readSync(t.dataId), t.shape, t.dtype), shape: t.shape, dtype: t.dtype };
+      cpuInputs[key] = info;
+      cpuOwned.push(info);
+    }
+    try {
+      const res = kernel.kernelFunc({ inputs: cpuInputs, attrs: args.attrs, backend: cpu });
+      const outs = Array.isArray(res) ? res : [res];
+      cpuOwned.push(...outs);
+      const moved = outs.map((o) => backend.makeOutput(o.shape, o.dtype, undefined, cpu.readSync(o.dataId)));
+      return Array.isArray(res) ? moved : moved[0]!;
+    } finally {
+      for (const t of cpuOwned) cpu.disposeData(t.dataId);
+    }
+  };
+}
+
+// ---------------------------------------------------------------------------
+
+function liveWasmBackend(): KernelBackend | null {
+  const registry = tf.engine().registry as Record<string, KernelBackend | undefined>;
+  return registry[BACKEND] ?? null;
+}
+
+/**
+ * Registers (or re-registers) the training kernels on 'wasm'. Idempotent.
+ * Works before or after the wasm backend is initialised. Returns the kernel names patched.
+ */
+export function registerWasmKernels(): string[] {
+  if (!registered) {
+    for (const name of [tf.BatchMatMul, tf._FusedMatMul, tf.Conv2DBackpropInput, tf.Conv2D, tf.Transpose, tf.Reshape, tf.Slice, tf.PadV2]) {
+      const k = tf.getKernel(name, BACKEND);
+      if (!k) throw new Error(`tfjs-backend-wasm is not loaded (kernel ${name} missing)`);
+      originals.set(name, k);
+    }
+    const replaced = (name: string, kernelFunc: (a: KernelArgs) => TensorInfo): KernelConfig => {
+      const orig = original(name);
+      // The engine only runs setupFunc of registered configs, so the replaced kernel's setup is ours to forward.
+      return { kernelName: name, backendName: BACKEND, kernelFunc: kernelFunc as unknown as KernelConfig['kernelFunc'], setupFunc: orig.setupFunc, disposeFunc: orig.disposeFunc };
+    };
+    const configs: KernelConfig[] = [
+      { kernelName: tf.Conv2DBackpropFilter, backendName: BACKEND, kernelFunc: conv2DBackpropFilter as unknown as KernelConfig['kernelFunc'] },
+      replaced(tf.Conv2DBackpropInput, conv2DBackpropInput),
+      replaced(tf.BatchMatMul, batchMatMul),
+      replaced(tf._FusedMatMul, fusedMatMul),
+      ...CPU_FALLBACK.filter((name) => !tf.getKernel(name, BACKEND)).map((name) => ({ kernelName: name, backendName: BACKEND, kernelFunc: cpuFallback(name) })),
+    ];
+    for (const c of configs) {
+      if (tf.getKernel(c.kernelName, BACKEND)) tf.unregisterKernel(c.kernelName, BACKEND);
+      tf.registerKernel(c);
+    }
+    registered = configs.map((c) => c.kernelName);
+  }
+  const live = liveWasmBackend();
+  if (live) {
+    for (const name of registered) tf.getKernel(name, BACKEND)?.setupFunc?.(live);
+  }
+  return [...registered];
+}

@@ -1,0 +1,73 @@
+/**
+ * Messages between a train job (main thread: BullMQ, S3, progress) and its training
+ * thread (tfjs). Training runs off the main thread so long steps never starve
+ * BullMQ's lock renewal. Byte payloads are transferred, not copied.
+ *
+ * main -> thread: start | stop
+ * thread -> main: ready | progress | checkpoint | done | failed
+ * A `checkpoint` message is acknowledged with `checkpoint-saved` before training
+ * goes on, so at most one checkpoint is ever in flight and a stop always ends with
+ * a stored checkpoint.
+ */
+import type { BackendPreference } from '../backend/index.ts';
+import type { EvalPoint, RunPayload } from '@yoto/shared';
+
+export interface StartMessage {
+  type: 'start';
+  payload: RunPayload;
+  backend: { preferred: BackendPreference; threads?: number };
+  /** Trainer state files of the checkpoint to resume from, or null for a fresh run. */
+  resume: Record<string, Uint8Array> | null;
+}
+export interface StopMessage {
+  type: 'stop';
+}
+export interface CheckpointSavedMessage {
+  type: 'checkpoint-saved';
+  step: number;
+}
+export type ToThread = StartMessage | StopMessage | CheckpointSavedMessage;
+
+export interface ReadyMessage {
+  type: 'ready';
+  backend: { name: string; threads: number; simd: boolean; native?: string };
+  flopsPerExample: number;
+  resumedFromStep: number | null;
+}
+export interface ProgressMessage {
+  type: 'progress';
+  step: number;
+  totalSteps: number;
+  loss: number;
+  terms: Record<string, number>;
+  examplesPerSecond: number;
+  lr: number;
+}
+export interface CheckpointMessage {
+  type: 'checkpoint';
+  step: number;
+  /** Seconds and examples this attempt has trained so far. */
+  seconds: number;
+  examples: number;
+  files: Record<string, Uint8Array>;
+}
+export interface DoneMessage {
+  type: 'done';
+  /** True when a `stop` ended training early; `files` is then the checkpoint to keep. */
+  stopped: boolean;
+  step: number;
+  seconds: number;
+  examples: number;
+  evalSeconds: number;
+  evals: EvalPoint[];
+  finalTrain: Record<string, number>;
+  files: Record<string, Uint8Array>;
+}
+export interface FailedMessage {
+  type: 'failed';
+  message: string;
+  code?: string;
+  /** A failure that retrying cannot fix (diverged training, impossible payload). */
+  unrecoverable: boolean;
+}
+export type FromThread = ReadyMessage | ProgressMessage | CheckpointMessage | DoneMessage | FailedMessage;

@@ -1,0 +1,333 @@
+// Equivalence of the patched wasm training kernels with the reference cpu backend.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { selectBackend, getTf, registerWasmKernels, setBackpropInputStrategy } from '../src/backend/index.ts';
+import type { Tf } from '../src/backend/index.ts';
+
+let tf: Tf;
+const TOL = 1e-4;
+
+before(async () => {
+  await selectBackend({ preferred: 'wasm' });
+  tf = getTf();
+  // The cpu backend prints a "use tfjs-node" banner when first created in Node; tests need it only as the reference.
+  const warn = console.warn;
+  console.warn = () => undefined;
+  try {
+    await tf.setBackend('cpu');
+  } finally {
+    console.warn = warn;
+  }
+  await tf.setBackend('wasm');
+});
+
+/** Small deterministic PRNG so failures are reproducible. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randArray(r: () => number, shape: number[]): Float32Array {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = r() * 2 - 1;
+  return a;
+}
+
+type Arrays = { data: Float32Array; shape: number[] }[];
+
+/** Runs `f` on fresh tensors built from the same arrays on cpu and on wasm; returns each output's values. */
+async function onBoth(inputs: Arrays, f: (...ts: import('@tensorflow/tfjs-core').Tensor[]) => import('@tensorflow/tfjs-core').Tensor | import('@tensorflow/tfjs-core').Tensor[]) {
+  const run = async (backend: string) => {
+    await tf.setBackend(backend);
+    const ts = inputs.map((i) => tf.tensor(i.data, i.shape));
+    const out = f(...ts);
+    const outs = Array.isArray(out) ? out : [out];
+    const vals = await Promise.all(outs.map(async (o) => ({ shape: o.shape, data: (await o.data()) as Float32Array })));
+    tf.dispose([...ts, ...outs]);
+    return vals;
+  };
+  const cpu = await run('cpu');
+  const wasm = await run('wasm');
+  return { cpu, wasm };
+}
+
+function relErr(ref: Float32Array, got: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < ref.length; i++) {
+    num += (ref[i]! - got[i]!) ** 2;
+    den += ref[i]! ** 2;
+  }
+  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+}
+
+function assertClose(res: Awaited<ReturnType<typeof onBoth>>, label: string): void {
+  assert.equal(res.wasm.length, res.cpu.length, label);
+  res.cpu.forEach((c, i) => {
+    const w = res.wasm[i]!;
+    assert.deepEqual(w.shape, c.shape, `${label}: output ${i} shape`);
+    const e = relErr(c.data, w.data);
+    assert.ok(e <= TOL, `${label}: output ${i} relative error ${e}`);
+  });
+}
+
+type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
+
+interface ConvCase {
+  n: number;
+  h: number;
+  w: number;
+  ci: number;
+  co: number;
+  fh: number;
+  fw: number;
+  s: [number, number];
+  pad: Pad;
+}
+
+const CHANNELS = [1, 2, 3, 5, 8, 16, 32, 64];
+
+function randomConvCases(seed: number, count: number): ConvCase[] {
+  const r = rng(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const cases: ConvCase[] = [];
+  while (cases.length < count) {
+    const fh = 1 + Math.floor(r() * 5);
+    const fw = 1 + Math.floor(r() * 5);
+    const sy = pick([1, 2, 2, 3]);
+    const sx = pick([1, 2, 2, 3]);
+    const h = fh + Math.floor(r() * 12);
+    const w = fw + Math.floor(r() * 12);
+    const padKind = pick(['same', 'valid', 'num', 'explicit'] as const);
+    let pad: Pad;
+    if (padKind === 'num') pad = Math.floor(r() * 3);
+    else if (padKind === 'explicit') pad = [[0, 0], [Math.floor(r() * 3), Math.floor(r() * 3)], [Math.floor(r() * 3), Math.floor(r() * 3)], [0, 0]];
+    else pad = padKind;
+    // tfjs requires unit strides whenever a numeric/explicit pad is combined with 'same'-like rounding; keep all kinds otherwise.
+    const ci = pick(CHANNELS);
+    const co = pick(CHANNELS);
+    const n = pick([1, 1, 2, 3]);
+    // Keep the cpu reference fast.
+    if (n * h * w * ci * co * fh * fw > 2_000_000) continue;
+    cases.push({ n, h, w, ci, co, fh, fw, s: [sy, sx], pad });
+  }
+  return cases;
+}
+
+function outShape(c: ConvCase): [number, number, number, number] {
+  const info = tf.backend_util.computeConv2DInfo([c.n, c.h, c.w, c.ci], [c.fh, c.fw, c.ci, c.co], c.s, 1, c.pad);
+  return info.outShape;
+}
+
+const FIXED_CASES: ConvCase[] = [
+  // The conv VAE's layers on 28x28 images.
+  { n: 2, h: 28, w: 28, ci: 1, co: 32, fh: 4, fw: 4, s: [2, 2], pad: 'same' },
+  { n: 2, h: 14, w: 14, ci: 32, co: 64, fh: 4, fw: 4, s: [2, 2], pad: 'same' },
+  { n: 1, h: 28, w: 28, ci: 1, co: 32, fh: 4, fw: 4, s: [2, 2], pad: 'valid' },
+  { n: 1, h: 13, w: 13, ci: 3, co: 5, fh: 3, fw: 3, s: [2, 2], pad: 'valid' },
+  { n: 1, h: 7, w: 9, ci: 3, co: 4, fh: 3, fw: 3, s: [1, 1], pad: 'same' },
+  { n: 3, h: 11, w: 10, ci: 2, co: 3, fh: 5, fw: 5, s: [3, 3], pad: 'same' },
+  { n: 1, h: 5, w: 5, ci: 64, co: 64, fh: 1, fw: 1, s: [1, 1], pad: 'valid' },
+  { n: 1, h: 9, w: 12, ci: 4, co: 2, fh: 2, fw: 3, s: [2, 3], pad: 'same' },
+];
+
+function label(c: ConvCase): string {
+  return `x=[${c.n},${c.h},${c.w},${c.ci}] f=[${c.fh},${c.fw},${c.ci},${c.co}] s=${c.s} pad=${JSON.stringify(c.pad)}`;
+}
+
+test('selectBackend picks wasm here, is idempotent and reports the patched kernels', async () => {
+  const a = await selectBackend({ preferred: 'wasm' });
+  const b = await selectBackend({ preferred: 'wasm' });
+  assert.equal(a.name, 'wasm');
+  assert.deepEqual(a, b);
+  assert.ok(a.kernelsPatched.includes('Conv2DBackpropFilter'));
+  assert.ok(a.kernelsPatched.includes('Conv2DBackpropInput'));
+  assert.ok(a.kernelsPatched.includes('BatchMatMul'));
+  assert.deepEqual(registerWasmKernels(), a.kernelsPatched);
+  assert.equal(getTf().getBackend(), 'wasm');
+  // Gradients and chained ops must be usable from the namespace we hand out.
+  const g = tf.grad((x: import('@tensorflow/tfjs-core').Tensor) => x.square().mean())(tf.ones([3]));
+  assert.equal((await g.data()).length, 3);
+});
+
+test('auto selection falls through unloadable native backends without throwing', () => {
+  // A fresh process, because this one has already settled on wasm.
+  const mod = new URL('../src/backend/index.ts', import.meta.url).href;
+  const code = `import { selectBackend } from ${JSON.stringify(mod)};
+const logs = [];
+const info = await selectBackend({ preferred: 'auto', log: (m) => logs.push(m) });
+const again = await selectBackend({});
+console.log(JSON.stringify({ info, same: info === again, logs }));`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { info: { name: string; native?: string }; same: boolean; logs: string[] };
+  assert.ok(['tensorflow', 'wasm'].includes(out.info.name));
+  if (out.info.name === 'wasm') assert.ok(out.logs.some((l) => l.includes('tfjs-node-gpu')), 'the failed native attempt is logged');
+  assert.ok(out.same);
+});
+
+test('Conv2DBackpropFilter matches cpu', async () => {
+  const r = rng(1);
+  for (const c of [...FIXED_CASES, ...randomConvCases(11, 60)]) {
+    const dyShape = outShape(c);
+    if (dyShape[1] < 1 || dyShape[2] < 1) continue;
+    const res = await onBoth(
+      [
+        { data: randArray(r, [c.n, c.h, c.w, c.ci]), shape: [c.n, c.h, c.w, c.ci] },
+        { data: randArray(r, dyShape), shape: dyShape },
+      ],
+      (x, dy) => tf.engine().runKernel('Conv2DBackpropFilter', { x: x!, dy: dy! }, { strides: c.s, pad: c.pad, dataFormat: 'NHWC', filterShape: [c.fh, c.fw, c.ci, c.co] } as never) as import('@tensorflow/tfjs-core').Tensor,
+    );
+    assertClose(res, `dW ${label(c)}`);
+  }
+});
+
+for (const strategy of ['phase', 'dilate'] as const) {
+  test(`Conv2DBackpropInput (${strategy}) matches cpu`, async () => {
+    setBackpropInputStrategy(strategy);
+    try {
+      const r = rng(strategy === 'phase' ? 2 : 3);
+      for (const c of [...FIXED_CASES, ...randomConvCases(22, 60)]) {
+        const dyShape = outShape(c);
+        if (dyShape[1] < 1 || dyShape[2] < 1) continue;
+        const res = await onBoth(
+          [
+            { data: randArray(r, dyShape), shape: dyShape },
+            { data: randArray(r, [c.fh, c.fw, c.ci, c.co]), shape: [c.fh, c.fw, c.ci, c.co] },
+          ],
+          (dy, w) => tf.engine().runKernel('Conv2DBackpropInput', { dy: dy!, filter: w! }, { strides: c.s, pad: c.pad, dataFormat: 'NHWC', inputShape: [c.n, c.h, c.w, c.ci] } as never) as import('@tensorflow/tfjs-core').Tensor,
+        );
+        assertClose(res, `dX ${label(c)}`);
+      }
+    } finally {
+      setBackpropInputStrategy('phase');
+    }
+  });
+}
+
+test('conv2dTranspose forward (decoder shapes) matches cpu', async () => {
+  const r = rng(4);
+  const cases: [number[], number[], number[], number, 'same' | 'valid'][] = [
+    [[3, 7, 7, 64], [4, 4, 32, 64], [3, 14, 14, 32], 2, 'same'],
+    [[3, 14, 14, 32], [4, 4, 1, 32], [3, 28, 28, 1], 2, 'same'],
+    [[1, 3, 3, 8], [3, 3, 4, 8], [1, 7, 7, 4], 2, 'valid'],
+    [[2, 5, 5, 6], [3, 3, 2, 6], [2, 5, 5, 2], 1, 'same'],
+  ];
+  for (const [xs, ws, os, s, pad] of cases) {
+    const res = await onBoth(
+      [
+        { data: randArray(r, xs), shape: xs },
+        { data: randArray(r, ws), shape: ws },
+      ],
+      (x, w) => tf.conv2dTranspose(x as import('@tensorflow/tfjs-core').Tensor4D, w as import('@tensorflow/tfjs-core').Tensor4D, os as [number, number, number, number], s, pad),
+    );
+    assertClose(res, `conv2dTranspose ${xs} ${ws} ${s} ${pad}`);
+  }
+});
+
+test('BatchMatMul and _FusedMatMul with transposes match cpu', async () => {
+  const r = rng(5);
+  const shapes: [number[], number[], boolean, boolean][] = [
+    [[7, 5], [5, 3], false, false],
+    [[5, 7], [5, 3], true, false],
+    [[7, 5], [3, 5], false, true],
+    [[5, 7], [3, 5], true, true],
+    [[64, 256], [64, 10], true, false],
+    [[64, 10], [256, 10], false, true],
+    [[1, 9], [1, 4], true, false],
+    [[4, 6, 5], [4, 6, 3], true, false],
+    [[2, 4, 6, 5], [1, 3, 5], false, true],
+    [[3, 1], [4, 1], false, true],
+  ];
+  for (const [as, bs, ta, tb] of shapes) {
+    const a = { data: randArray(r, as), shape: as };
+    const b = { data: randArray(r, bs), shape: bs };
+    assertClose(await onBoth([a, b], (x, y) => tf.matMul(x!, y!, ta, tb)), `matMul ${as} ${bs} ${ta} ${tb}`);
+    if (as.length === 2 && bs.length === 2) {
+      const n = tb ? bs[0]! : bs[1]!;
+      const bias = { data: randArray(r, [n]), shape: [n] };
+      assertClose(
+        await onBoth([a, b, bias], (x, y, z) => tf.fused.matMul({ a: x as import('@tensorflow/tfjs-core').Tensor2D, b: y as import('@tensorflow/tfjs-core').Tensor2D, transposeA: ta, transposeB: tb, bias: z, activation: 'relu' })),
+        `fused ${as} ${bs} ${ta} ${tb}`,
+      );
+    }
+  }
+});
+
+test('cpu-fallback kernels (gather gradient, depthwise conv gradients) match cpu', async () => {
+  const r = rng(6);
+  const x = { data: randArray(r, [5, 4]), shape: [5, 4] };
+  assertClose(await onBoth([x], (t) => tf.grad((v: import('@tensorflow/tfjs-core').Tensor) => tf.gather(v, [0, 2, 2, 4]).square().sum())(t!)), 'gather grad');
+  const xi = { data: randArray(r, [2, 6, 6, 3]), shape: [2, 6, 6, 3] };
+  const wi = { data: randArray(r, [3, 3, 3, 2]), shape: [3, 3, 3, 2] };
+  assertClose(
+    await onBoth([xi, wi], (a, b) =>
+      tf.grads((p: import('@tensorflow/tfjs-core').Tensor, q: import('@tensorflow/tfjs-core').Tensor) => tf.depthwiseConv2d(p as import('@tensorflow/tfjs-core').Tensor4D, q as import('@tensorflow/tfjs-core').Tensor4D, 1, 'same').square().sum())([a!, b!]),
+    ),
+    'depthwise grads',
+  );
+});
+
+/** A miniature FiLM conv VAE-like loss exercising every gradient the engine's models use. */
+function smallConvNetLoss(x: import('@tensorflow/tfjs-core').Tensor, params: import('@tensorflow/tfjs-core').Tensor[]): import('@tensorflow/tfjs-core').Scalar {
+  const [w1, w2, wd, wu, wt1, wt2, gamma, beta] = params as import('@tensorflow/tfjs-core').Tensor4D[];
+  const n = x.shape[0]!;
+  let h = tf.conv2d(x as import('@tensorflow/tfjs-core').Tensor4D, w1!, 2, 'same');
+  h = tf.leakyRelu(tf.add(tf.mul(h, gamma!), beta!), 0.3) as import('@tensorflow/tfjs-core').Tensor4D;
+  h = tf.leakyRelu(tf.conv2d(h, w2!, 2, 'same'), 0.3);
+  const flat = tf.reshape(h, [n, -1]);
+  const z = tf.matMul(flat, wd!.reshape([flat.shape[1]!, -1]));
+  const mu = tf.slice(z, [0, 0], [n, 3]);
+  const logvar = tf.slice(z, [0, 3], [n, 3]);
+  const kl = tf.mul(-0.5, tf.sum(tf.sub(tf.add(1, logvar), tf.add(tf.square(mu), tf.exp(logvar)))));
+  let u = tf.leakyRelu(tf.matMul(mu, wu!.reshape([3, -1])), 0.3);
+  u = tf.reshape(u, [n, 4, 4, 4]) as import('@tensorflow/tfjs-core').Tensor4D;
+  u = tf.leakyRelu(tf.conv2dTranspose(u as import('@tensorflow/tfjs-core').Tensor4D, wt1!, [n, 8, 8, 4], 2, 'same'), 0.3);
+  const logits = tf.conv2dTranspose(u as import('@tensorflow/tfjs-core').Tensor4D, wt2!, [n, 16, 16, 1], 2, 'same');
+  const nll = tf.sum(tf.sub(tf.softplus(logits), tf.mul(x, logits)));
+  return tf.add(nll, kl).div(n) as import('@tensorflow/tfjs-core').Scalar;
+}
+
+test('gradients of a small FiLM conv net agree between wasm and cpu', async () => {
+  const r = rng(7);
+  const n = 3;
+  const x = { data: randArray(r, [n, 16, 16, 1]).map((v) => (v > 0 ? 1 : 0)), shape: [n, 16, 16, 1] };
+  const shapes = [[3, 3, 1, 4], [4, 4, 4, 8], [4 * 4 * 8 * 6], [3 * 64], [4, 4, 4, 4], [4, 4, 1, 4], [1, 1, 1, 4], [1, 1, 1, 4]];
+  const params = shapes.map((s) => ({ data: randArray(r, s).map((v) => v * 0.3), shape: s }));
+  const res = await onBoth([x, ...params], (xt, ...ps) => {
+    const { value, grads } = tf.valueAndGrads((...p: import('@tensorflow/tfjs-core').Tensor[]) => smallConvNetLoss(xt!, p))(ps);
+    return [value, ...grads];
+  });
+  assertClose(res, 'conv net loss and grads');
+});
+
+test('patched kernels do not leak backend memory across an Adam step', async () => {
+  await tf.setBackend('wasm');
+  const r = rng(8);
+  const shapes = [[3, 3, 1, 4], [4, 4, 4, 8], [4 * 4 * 8 * 6], [3 * 64], [4, 4, 4, 4], [4, 4, 1, 4], [1, 1, 1, 4], [1, 1, 1, 4]];
+  const vars = shapes.map((s) => tf.variable(tf.tensor(randArray(r, s).map((v) => v * 0.3), s)));
+  const x = tf.tensor(randArray(r, [2, 16, 16, 1]).map((v) => (v > 0 ? 1 : 0)), [2, 16, 16, 1]);
+  const opt = tf.train.adam(1e-3);
+  const step = () => {
+    const loss = opt.minimize(() => smallConvNetLoss(x, vars), true);
+    if (loss) loss.dispose();
+  };
+  step();
+  step();
+  const before = tf.memory();
+  const backend = tf.backend() as unknown as { numDataIds(): number };
+  const idsBefore = backend.numDataIds();
+  for (let i = 0; i < 3; i++) step();
+  assert.equal(tf.memory().numTensors, before.numTensors);
+  assert.equal(backend.numDataIds(), idsBefore);
+  tf.dispose([x, ...vars]);
+  opt.dispose();
+});

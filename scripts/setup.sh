@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Idempotent bootstrap for a fresh machine: pnpm (pinned), the workspace's
+# dependencies, and redis-server. Safe to run before every command; it does nothing
+# when everything is already in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PNPM_VERSION=10.34.9
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+pnpm_cmd() {
+  if command -v pnpm >/dev/null 2>&1 && [ "$(pnpm -v 2>/dev/null)" = "$PNPM_VERSION" ]; then
+    pnpm "$@"
+  elif [ -x .yoto/tools/node_modules/.bin/pnpm ]; then
+    .yoto/tools/node_modules/.bin/pnpm "$@"
+  else
+    log "installing pnpm $PNPM_VERSION"
+    if ! npm install -g "pnpm@$PNPM_VERSION" >/dev/null 2>&1; then
+      # No write access to the global prefix: keep a private copy in the project.
+      npm install --prefix .yoto/tools "pnpm@$PNPM_VERSION" >/dev/null
+    fi
+    hash -r
+    if command -v pnpm >/dev/null 2>&1 && [ "$(pnpm -v)" = "$PNPM_VERSION" ]; then pnpm "$@"; else .yoto/tools/node_modules/.bin/pnpm "$@"; fi
+  fi
+}
+
+# Dependencies: reinstall only when a manifest or the lockfile changed since the last install.
+stamp=node_modules/.yoto-install-stamp
+need_install=0
+if [ ! -f "$stamp" ]; then need_install=1
+else
+  for f in package.json pnpm-lock.yaml pnpm-workspace.yaml packages/*/package.json test/package.json bench/package.json; do
+    [ -f "$f" ] && [ "$f" -nt "$stamp" ] && need_install=1 && break
+  done
+fi
+if [ "$need_install" = 1 ]; then
+  log "installing dependencies"
+  pnpm_cmd install --frozen-lockfile --reporter=silent
+  touch "$stamp"
+fi
+
+# redis-server: the demo and the tests start private instances of it.
+if ! command -v redis-server >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    log "installing redis-server"
+    (apt-get install -y -qq redis-server >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq redis-server >/dev/null; })
+  else
+    log "redis-server is not installed and cannot be installed automatically here; install Redis >= 6.2 (e.g. 'sudo apt-get install redis-server' or 'brew install redis')"
+    exit 1
+  fi
+fi
+
