@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { selectBackend, getTf, setStockKernels, setBackpropInputStrategy } from '../../packages/worker/src/backend/index.ts';
 import type { Tensor, Tensor2D, Tensor4D, Scalar, Variable } from '../../packages/worker/src/backend/index.ts';
 
@@ -50,7 +50,9 @@ function kernelRow(name: string, shape: string, flops: number, f: () => Tensor |
 const rand = (shape: number[]) => tf.randomUniform(shape, -1, 1);
 const B = 64;
 
-console.log(`backend ${info.name} threads=${info.threads} simd=${info.simd} cores=${cpus().length}`);
+// Other processes on a 2-core host halve these numbers; the load average is recorded so results can be judged.
+const loadBefore = loadavg();
+console.log(`backend ${info.name} threads=${info.threads} simd=${info.simd} cores=${cpus().length} load=${loadBefore.map((l) => l.toFixed(2)).join(',')}`);
 console.log('--- kernels (batch 64, conv VAE on 28x28)');
 
 // Dense layers: encoder 3136->256 and its gradient products.
@@ -263,6 +265,8 @@ const out = {
   cpu: cpus()[0]?.model,
   cores: cpus().length,
   node: process.version,
+  loadavgBefore: loadBefore,
+  loadavgAfter: loadavg(),
   kernels: rows,
   trainSteps: steps,
 };

@@ -17,3 +17,5 @@ export {
 export { AggregateWorker, type AggregateWorkerOptions, type AggregateSummary } from './aggregate/aggregate-worker.ts';
 export { AggregateInputError, aggregateSweep, parseChildResults, priorMembership } from './aggregate/aggregate-sweep.ts';
 export { renderReportHtml, lossPlotSvg } from './aggregate/report-html.ts';
+export { startRedisServer, type RedisServer, type RedisServerOptions } from './services/redis-server.ts';
+export { startEmbeddedS3, type EmbeddedS3, type EmbeddedS3Options } from './services/s3.ts';

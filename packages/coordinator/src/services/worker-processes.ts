@@ -96,12 +96,15 @@ export function workerCommand(entry = WORKER_ENTRY): { command: string; args: st
   return { command: process.execPath, args: ['--import', tsxLoader(), entry] };
 }
 
-/** The environment of a worker child: base env + connection + name + the SDK's Node-version warning off. */
-export function workerEnv(config: ConnectionConfig, name: string, base: NodeJS.ProcessEnv = process.env, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+/**
+ * The environment of a worker child: base env + connection + name (when given) + the
+ * SDK's Node-version warning off + `extra`.
+ */
+export function workerEnv(config: ConnectionConfig, name: string | undefined, base: NodeJS.ProcessEnv = process.env, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return {
     ...base,
     ...connectionEnv(config),
-    YOTO_WORKER_NAME: name,
+    ...(name ? { YOTO_WORKER_NAME: name } : {}),
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     ...extra,
   };

@@ -65,6 +65,8 @@ export class FilmVae {
   readonly latentDim: number;
   /** Multiply-adds of one forward pass (encoder + decoder, FiLM generators included). */
   readonly macsPerExample: number;
+  /** The FiLM generators' share of macsPerExample (paid once per batch under constant conditioning). */
+  readonly filmMacsPerExample: number;
   /** Names of the FiLM-conditioned blocks, in network order. */
   readonly filmBlocks: string[];
   private readonly encoder: Block[] = [];
@@ -116,10 +118,14 @@ export class FilmVae {
       this.decoder.push(dense('dec/dense1', L, u2, true), dense('dec/dense2', u2, u1, true), dense('dec/out', u1, pixels, false));
     }
     this.macsPerExample = macs.total;
+    this.filmMacsPerExample = macs.film;
     this.filmBlocks = [...this.encoder, ...this.decoder].filter((b) => b.film).map((b) => b.name);
   }
 
-  /** Posterior parameters for images x [batch, H, W, C] under conditioning c [batch, condDim]. */
+  /**
+   * Posterior parameters for images x [batch, H, W, C] under conditioning c
+   * [batch, condDim] (or [1, condDim]: the same for every example).
+   */
   encode(x: tfc.Tensor4D, c: tfc.Tensor2D): { mean: tfc.Tensor2D; logVar: tfc.Tensor2D } {
     const tf = this.tf;
     const b = x.shape[0];

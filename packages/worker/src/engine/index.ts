@@ -14,4 +14,4 @@ export { ParamSet, type TensorRecord, type WeightMap } from './params.ts';
 export { Rng, RNG_STREAMS, type RngState } from './prng.ts';
 export { getTf, selectBackend, type Tf, type BackendInfo, type BackendPreference } from './tf.ts';
 export { loadDataset, clearDatasetCache, parseIdxImages, generateShapes, type Dataset } from '../data/index.ts';
-export { getProblem, PROBLEM_PLUGINS, weightedObjective, type Problem, type ConditionalModel, type LossOutput } from '../problems/index.ts';
+export { getProblem, betaVae, PROBLEM_PLUGINS, weightedObjective, type Problem, type ConditionalModel, type LossOutput } from '../problems/index.ts';

@@ -38,9 +38,10 @@ export interface Film {
   shiftMul: number;
 }
 
-/** Accumulates multiply-adds per example while layers are made. */
+/** Accumulates multiply-adds per example while layers are made, FiLM generators apart. */
 export class MacCounter {
   total = 0;
+  film = 0;
   add(n: number): void {
     this.total += n;
   }
@@ -84,6 +85,7 @@ export function makeConvTranspose(p: ParamSet, macs: MacCounter, name: string, i
 }
 
 export function makeFilm(p: ParamSet, macs: MacCounter, name: string, condDim: number, hidden: number, channels: number, scaleMul: number, shiftMul: number): Film {
+  macs.film += 2 * (condDim * hidden + hidden * channels);
   return {
     channels,
     s: [makeDense(p, macs, `${name}/film/scale/hidden`, condDim, hidden), makeDense(p, macs, `${name}/film/scale/out`, hidden, channels)],
@@ -117,11 +119,15 @@ export function filmParams(tf: Tf, f: Film, c: tfc.Tensor2D): { scale: tfc.Tenso
   };
 }
 
-/** `h ← scale·h + shift` per channel (last axis), broadcast over any spatial axes. */
+/**
+ * `h ← scale·h + shift` per channel (last axis), broadcast over any spatial axes.
+ * `c` has one row per example, or a single row shared by the whole batch (constant
+ * conditioning: the generators then run once, not once per example).
+ */
 export function applyFilm<T extends tfc.Tensor>(tf: Tf, f: Film, h: T, c: tfc.Tensor2D): T {
   const { scale, shift } = filmParams(tf, f, c);
   if (h.rank === 2) return tf.add(tf.mul(h, scale), shift);
-  const shape = [h.shape[0], ...h.shape.slice(1, -1).map(() => 1), f.channels];
+  const shape = [c.shape[0], ...h.shape.slice(1, -1).map(() => 1), f.channels];
   return tf.add(tf.mul(h, tf.reshape(scale, shape)), tf.reshape(shift, shape));
 }
 

@@ -18,6 +18,8 @@ export interface ConditionalModel {
   readonly params: ParamSet;
   /** Forward multiply-adds per example (for the FLOPs estimate). */
   readonly macsPerExample: number;
+  /** The part of macsPerExample that depends only on the conditioning input. */
+  readonly filmMacsPerExample: number;
   dispose(): void;
 }
 
@@ -42,7 +44,8 @@ export interface Problem<M extends ConditionalModel = ConditionalModel> {
   /**
    * Every term per example, each [batch].
    * @param x images [batch, H, W, C] in [0, 1]
-   * @param cond conditioning input [batch, weightedTerms.length] (log λ)
+   * @param cond conditioning input (log λ) [batch, weightedTerms.length], or one row
+   *   [1, weightedTerms.length] when it is the same for every example
    * @param noise [batch, noiseDim] standard-normal draws from the run's RNG
    */
   perExampleTerms(model: M, x: tfc.Tensor4D, cond: tfc.Tensor2D, noise: tfc.Tensor2D): Record<string, tfc.Tensor1D>;

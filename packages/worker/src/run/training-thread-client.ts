@@ -11,8 +11,8 @@ export class TrainingThread {
   private exitHandler: ((err: Error) => void) | null = null;
 
   private spawn(): Worker {
-    // The thread inherits process.execArgv (`--import tsx`), so it can load .ts sources.
-    const w = new Worker(new URL('./training-thread.ts', import.meta.url), { stdout: false, stderr: false });
+    // The entry registers the TypeScript loader when the thread did not inherit it.
+    const w = new Worker(new URL('./training-thread-entry.mjs', import.meta.url), { stdout: false, stderr: false });
     w.on('message', (m: FromThread) => this.listener?.(m));
     w.on('error', (err) => this.exitHandler?.(err));
     w.on('exit', (code) => {

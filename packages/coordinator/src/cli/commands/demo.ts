@@ -1,0 +1,410 @@
+/**
+ * `yoto demo` — the whole product on one machine with no setup: a private
+ * redis-server (unless REDIS_URL is set), the embedded S3 (unless S3_ENDPOINT /
+ * S3_BUCKET is set), the aggregate worker in this process and N local worker
+ * processes; submits a sweep (a small built-in β-VAE one by default), shows live
+ * progress, prints the report and where the artifacts are, and stops everything.
+ *
+ * Streams: progress and messages go to stderr; the report goes to stdout. With
+ * `--json` the last stdout line is the report JSON (or `{ "error": … }` on failure).
+ * Logs of this process go to `<home>/logs/demo.log`, the workers' to
+ * `<home>/logs/local-<i>.log`, so the terminal shows only progress.
+ *
+ * Exit status: 0 when the sweep completed, 1 when it failed (the failing run and its
+ * reason are printed), 2 for a bad spec or option, 130/143 when interrupted.
+ */
+import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import pc from 'picocolors';
+import { ValidationError, countRuns, lambdaLabel, parseSweepSpecText, s3Keys, type SweepPlan } from '@yoto/shared';
+import { createLogger, loadConnectionConfig, type Logger } from '@yoto/runtime';
+import { SweepService } from '../../sweeps/sweep-service.ts';
+import type { RunStatusRow, SweepDetail } from '../../sweeps/sweep-record.ts';
+import type { CliContext } from '../context.ts';
+import { renderReportTable } from '../render.ts';
+import { ServiceError } from '../../services/service-error.ts';
+import { onShutdownSignal, startLocalCluster, type LocalCluster } from '../../services/local-cluster.ts';
+import type { WorkerExit } from '../../services/worker-processes.ts';
+
+export const DEFAULT_SPEC_PATH = new URL('../../demo/default-spec.yaml', import.meta.url);
+export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new InvalidArgumentError('must be a whole number from 1 to 256');
+  return n;
+}
+
+/** One worker per core, at most 4 (each worker trains one run at a time with all the threads its backend uses). */
+export function defaultWorkerCount(): number {
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
+
+/** `YOTO_BACKEND` for the workers; nothing for `auto` (the worker picks). */
+export function backendEnv(backend: string | undefined): Record<string, string> {
+  return backend && backend !== 'auto' ? { YOTO_BACKEND: backend } : {};
+}
+
+/** A logger that writes JSON lines to `<home>/logs/<name>.log`, keeping the terminal for the UI. */
+export function fileLogger(home: string, name: string, level: string): { log: Logger; path: string } {
+  const dir = join(home, 'logs');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const path = join(dir, `${name}.log`);
+  const fd = openSync(path, 'a', 0o600);
+  return { log: createLogger({ name: `yoto-${name}`, level, destination: fd }), path };
+}
+
+interface DemoOptions {
+  spec?: string;
+  workers?: number;
+  backend?: string;
+  json?: boolean;
+}
+
+/** `ctx` (from the CLI's main) supplies the environment; without it, process.env. */
+export function register(program: Command, ctx?: Pick<CliContext, 'env'>): void {
+  program
+    .command('demo')
+    .description('run a sweep end to end on this machine with no setup: private Redis, embedded S3, local workers, live progress, report')
+    .option('--spec <file>', 'sweep spec (YAML or JSON); default: a small built-in β-VAE sweep on MNIST')
+    .option('--workers <n>', `local worker processes (default: one per core, at most 4; here ${defaultWorkerCount()})`, positiveInt)
+    .addOption(new Option('--backend <name>', 'compute backend of the local workers').choices(BACKENDS).default('auto'))
+    .option('--json', 'print the report as JSON on the last line of stdout (progress goes to stderr)')
+    .action(async (opts: DemoOptions) => {
+      process.exitCode = await runDemo(opts, ctx?.env ?? process.env);
+    });
+}
+
+const clock = (ms: number) => {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+};
+
+export async function runDemo(opts: DemoOptions, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const ui = process.stderr;
+  const say = (line = '') => ui.write(`${line}\n`);
+  const json = opts.json ?? false;
+  const fail = (code: number, message: string, extra: Record<string, unknown> = {}): number => {
+    say(pc.red(`yoto demo: ${message}`));
+    if (json) process.stdout.write(`${JSON.stringify({ error: message, ...extra })}\n`);
+    return code;
+  };
+
+  // The spec first: a typo must not cost a redis-server start.
+  const specPath = opts.spec ? resolve(opts.spec) : DEFAULT_SPEC_PATH;
+  let specText: string;
+  let runs: number;
+  try {
+    specText = readFileSync(specPath, 'utf8');
+    runs = countRuns(parseSweepSpecText(specText));
+  } catch (err) {
+    if (err instanceof ValidationError) return fail(2, `${opts.spec ?? 'the built-in spec'}: ${err.message}`);
+    return fail(2, `cannot read ${opts.spec}: ${(err as Error).message}`);
+  }
+  const workerCount = opts.workers ?? Math.min(defaultWorkerCount(), runs);
+
+  let home: string;
+  try {
+    home = loadConnectionConfig(env).partial.home;
+  } catch (err) {
+    return fail(2, (err as Error).message);
+  }
+  const { log, path: logPath } = fileLogger(home, 'demo', env.LOG_LEVEL || 'info');
+  const started = Date.now();
+  const aborter = new AbortController();
+  const removeSignals = onShutdownSignal((signal) => aborter.abort(new Interrupted(signal)), log);
+
+  const embedded = [!env.REDIS_URL && 'a private redis-server', !(env.S3_ENDPOINT || env.S3_BUCKET) && 'the embedded S3'].filter(Boolean);
+  say(pc.bold('yoto demo') + pc.dim(` — starting ${[...embedded, 'the aggregate worker', `${workerCount} local worker${workerCount === 1 ? '' : 's'}`].join(', ')}`));
+  say(pc.dim(`logs: ${rel(logPath)}, ${rel(join(home, 'logs'))}/local-*.log`));
+
+  let cluster: LocalCluster | null = null;
+  let sweeps: SweepService | null = null;
+  let view: ProgressView | null = null;
+  const deadWorkers: WorkerExit[] = [];
+  try {
+    cluster = await startLocalCluster({
+      home,
+      env,
+      log,
+      workers: workerCount,
+      endpointsFile: 'if-free',
+      workerEnv: backendEnv(opts.backend),
+      onWorkerExit: (exit) => {
+        deadWorkers.push(exit);
+        view?.note(pc.yellow(`worker ${exit.name} exited (${exit.signal ?? `code ${exit.code}`}); see ${rel(join(home, 'logs', `${exit.name}.log`))}`));
+        if (deadWorkers.length >= workerCount) {
+          const last = exit.lastLines.slice(-8).map((l) => `    ${l}`).join('\n');
+          aborter.abort(new Error(`every local worker exited; the last one (${exit.name}) said:\n${last}`));
+        }
+      },
+    });
+    if (aborter.signal.aborted) throw aborter.signal.reason;
+    sweeps = new SweepService({ redis: cluster.config.redisUrl, store: cluster.store, log: log.child({ component: 'sweeps' }) });
+    const submitted = await sweeps.submit(specText);
+    const { sweepId, plan } = submitted;
+    say(`sweep ${pc.cyan(sweepId)}: ${plan.runs.length} runs (1 YOTO model per variant and seed + ${plan.grid.length} baselines each) on ${workerCount} worker${workerCount === 1 ? '' : 's'}${submitted.created ? '' : pc.dim(' — already submitted before; following it')}`);
+    view = new ProgressView(ui, plan, started, Boolean(ui.isTTY) && !env.CI);
+    const detail = await sweeps.waitForCompletion(sweepId, { signal: aborter.signal, onUpdate: (d) => view?.update(d) });
+    view.finish(detail);
+    view = null;
+
+    const where = `s3://${cluster.config.s3.bucket}/${cluster.config.s3.prefix}${s3Keys.sweep(sweepId)}`;
+    if (detail.status !== 'completed') {
+      const reasons = failureReasons(detail);
+      say(pc.red(`sweep ${sweepId} ${detail.status}:`));
+      for (const r of reasons) say(pc.red(`  ${r}`));
+      say(pc.dim(`artifacts so far: ${where}; worker logs: ${rel(join(home, 'logs'))}/`));
+      if (json) process.stdout.write(`${JSON.stringify({ error: `sweep ${detail.status}`, sweepId, status: detail.status, reasons })}\n`);
+      return 1;
+    }
+    const report = await sweeps.report(sweepId);
+    if (!report) return fail(1, `sweep ${sweepId} completed but its report is missing from ${where}report/`, { sweepId });
+    const saved = await saveReportFiles(cluster, sweepId, join(home, 'reports', sweepId));
+    (json ? process.stderr : process.stdout).write(`\n${renderReportTable(report)}\n`);
+    say('');
+    say(`artifacts: ${pc.cyan(where)}${cluster.services.s3 ? pc.dim(` (embedded S3, stored under ${rel(cluster.services.s3.dir)})`) : ''}`);
+    say(`report:    ${pc.cyan(rel(join(saved, 'report.html')))} ${pc.dim('(also report.md, report.json)')}`);
+    say(pc.dim(`finished in ${clock(Date.now() - started)}`));
+    if (json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    return 0;
+  } catch (err) {
+    view?.finish(null);
+    if (err instanceof Interrupted) {
+      say(pc.yellow(`interrupted (${err.signal}); stopping…`));
+      if (json) process.stdout.write(`${JSON.stringify({ error: `interrupted (${err.signal})` })}\n`);
+      return err.signal === 'SIGINT' ? 130 : 143;
+    }
+    if (err instanceof ValidationError) return fail(2, err.message);
+    if (err instanceof ServiceError) return fail(1, err.message, { code: err.code });
+    log.error({ err }, 'demo failed');
+    return fail(1, (err as Error).message ?? String(err));
+  } finally {
+    const stopping = Date.now();
+    await sweeps?.close().catch(() => undefined);
+    if (cluster) {
+      say(pc.dim('stopping workers and services…'));
+      await cluster.stop();
+      log.info({ ms: Date.now() - stopping }, 'demo stopped');
+    }
+    removeSignals();
+  }
+}
+
+class Interrupted extends Error {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted by ${signal}`);
+  }
+}
+
+function rel(p: string): string {
+  const r = relative(process.cwd(), p);
+  return r && !r.startsWith('..') ? r : p;
+}
+
+/** Why a sweep did not complete: each failed run with its reason, else the aggregate's or the record's error. */
+export function failureReasons(detail: SweepDetail): string[] {
+  const out: string[] = [];
+  for (const run of detail.runs) {
+    if (run.state === 'failed') out.push(`run ${run.runId} (${run.label}) failed after ${run.attemptsMade}/${run.maxAttempts} attempts: ${run.failedReason ?? 'no reason recorded'}`);
+  }
+  if (detail.aggregate.failedReason) out.push(`aggregate: ${detail.aggregate.failedReason}`);
+  if (out.length === 0 && detail.record.error) out.push(detail.record.error);
+  if (out.length === 0) out.push(`status ${detail.status}`);
+  return out;
+}
+
+async function saveReportFiles(cluster: LocalCluster, sweepId: string, dir: string): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  for (const ext of ['json', 'md', 'html'] as const) {
+    const body = await cluster.store.getIfExists(s3Keys.report(sweepId, ext));
+    if (body) writeFileSync(join(dir, `report.${ext}`), body);
+  }
+  return dir;
+}
+
+const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
+
+/**
+ * Live progress: on a TTY one bar per run plus an overall bar, redrawn in place;
+ * otherwise a line per run state change and an overall line every 30 s.
+ */
+class ProgressView {
+  private readonly steps = new Map<string, number>();
+  private readonly labelWidth: number;
+  private drawn = 0;
+  private lastDetail: SweepDetail | null = null;
+  private readonly seen = new Map<string, string>();
+  private lastPlain = 0;
+
+  constructor(
+    private readonly out: NodeJS.WriteStream,
+    private readonly plan: SweepPlan,
+    private readonly started: number,
+    private readonly tty: boolean,
+  ) {
+    for (const run of plan.runs) this.steps.set(run.runId, run.train.steps);
+    this.labelWidth = Math.min(32, Math.max(7, ...plan.runs.map((r) => this.label(r.runId).length)));
+  }
+
+  private label(runId: string): string {
+    const plan = this.plan;
+    const run = plan.runs.find((r) => r.runId === runId);
+    if (!run) return runId;
+    const variant = plan.variants.length > 1 ? `${run.variantId} ` : '';
+    const seed = new Set(plan.runs.map((r) => r.seed)).size > 1 ? ` s${run.seed}` : '';
+    return `${variant}${run.kind === 'yoto' ? 'YOTO' : `baseline ${lambdaLabel(run.fixedLambda ?? {})}`}${seed}`;
+  }
+
+  /** Fraction done of one run, by steps; a completed run counts fully. */
+  private fraction(run: RunStatusRow): number {
+    if (run.state === 'completed') return 1;
+    const p = run.progress;
+    const total = p?.totalSteps || this.steps.get(run.runId) || 1;
+    return Math.min(1, Math.max(0, (p?.step ?? 0) / total));
+  }
+
+  private overall(d: SweepDetail): { frac: number; done: number } {
+    let num = 0;
+    let den = 0;
+    for (const run of d.runs) {
+      const total = this.steps.get(run.runId) ?? 1;
+      num += this.fraction(run) * total;
+      den += total;
+    }
+    return { frac: den ? num / den : 0, done: d.runs.filter((r) => r.state === 'completed').length };
+  }
+
+  update(d: SweepDetail): void {
+    this.lastDetail = d;
+    if (this.tty) this.redraw(this.lines(d));
+    else this.plain(d);
+  }
+
+  /** A message above the bars (TTY) or a plain line. */
+  note(line: string): void {
+    if (this.tty) {
+      this.clear();
+      this.out.write(`${line}\n`);
+      if (this.lastDetail) this.redraw(this.lines(this.lastDetail));
+    } else {
+      this.out.write(`${line}\n`);
+    }
+  }
+
+  finish(d: SweepDetail | null): void {
+    if (d) this.update(d);
+    if (!this.tty && d) this.out.write(`[${clock(Date.now() - this.started)}] ${this.overallText(d, false).replace(/\s+/g, ' ')}\n`);
+    this.drawn = 0;
+  }
+
+  private bar(frac: number, width: number, color: (s: string) => string): string {
+    const full = Math.round(frac * width);
+    return color('█'.repeat(full)) + pc.dim('░'.repeat(width - full));
+  }
+
+  private runLine(run: RunStatusRow): string {
+    const p = run.progress;
+    const total = p?.totalSteps || this.steps.get(run.runId) || 0;
+    const step = run.state === 'completed' ? total : (p?.step ?? 0);
+    const color = run.state === 'completed' ? pc.green : run.state === 'failed' ? pc.red : run.state === 'active' ? pc.cyan : run.state === 'delayed' ? pc.yellow : pc.dim;
+    const state = stateText(run);
+    const width = String(total).length;
+    const cols = [
+      this.label(run.runId).padEnd(this.labelWidth).slice(0, this.labelWidth),
+      this.bar(this.fraction(run), 20, color),
+      `${String(step).padStart(width)}/${total}`,
+      p ? `loss ${fmt(p.loss, 1).padStart(7)}` : ' '.repeat(12),
+      p && run.state === 'active' && p.examplesPerSecond > 0 ? `${Math.round(p.examplesPerSecond).toString().padStart(5)} ex/s` : ' '.repeat(10),
+      color(state),
+      p?.worker && run.state === 'active' ? pc.dim(p.worker) : '',
+    ];
+    return `  ${cols.join('  ')}`.trimEnd();
+  }
+
+  private overallText(d: SweepDetail, withBar = true): string {
+    const { frac, done } = this.overall(d);
+    const elapsed = Date.now() - this.started;
+    const eta = frac > 0.02 && frac < 1 ? `  eta ${clock((elapsed * (1 - frac)) / frac)}` : '';
+    const phase = d.status === 'aggregating' ? '  aggregating…' : '';
+    const bar = withBar ? `  ${this.bar(frac, 20, pc.green)}` : '';
+    return `${'overall'.padEnd(this.labelWidth)}${bar}  ${String(Math.round(frac * 100)).padStart(3)}%  ${done}/${d.runs.length} runs  elapsed ${clock(elapsed)}${eta}${phase}`;
+  }
+
+  private lines(d: SweepDetail): string[] {
+    return [...d.runs.map((r) => this.runLine(r)), `  ${pc.bold(this.overallText(d))}`];
+  }
+
+  private clear(): void {
+    if (this.drawn > 0) this.out.write(`\x1b[${this.drawn}A\x1b[0J`);
+    this.drawn = 0;
+  }
+
+  private redraw(lines: string[]): void {
+    const cols = this.out.columns || 120;
+    let text = this.drawn > 0 ? `\x1b[${this.drawn}A` : '';
+    for (const line of lines) text += `\x1b[2K${truncate(line, cols - 1)}\n`;
+    this.out.write(text);
+    this.drawn = lines.length;
+  }
+
+  private plain(d: SweepDetail): void {
+    const t = `[${clock(Date.now() - this.started)}]`;
+    for (const run of d.runs) {
+      const key = `${run.state}:${run.progress?.phase ?? ''}:${run.attemptsMade}`;
+      if (this.seen.get(run.runId) === key) continue;
+      this.seen.set(run.runId, key);
+      if (run.state === 'waiting' || run.state === 'prioritized') continue;
+      const p = run.progress;
+      const what = stateText(run);
+      const reason = (run.state === 'failed' || run.state === 'delayed') && run.failedReason ? `: ${run.failedReason}` : '';
+      this.out.write(`${t} ${this.label(run.runId)}: ${what}${p ? ` (step ${p.step}/${p.totalSteps}, loss ${fmt(p.loss, 1)})` : ''}${reason}\n`);
+    }
+    if (Date.now() - this.lastPlain >= 30_000) {
+      this.lastPlain = Date.now();
+      const active = d.runs.filter((r) => r.state === 'active' && r.progress).map((r) => `${this.label(r.runId)} ${r.progress?.step}/${r.progress?.totalSteps}`);
+      this.out.write(`${t} ${this.overallText(d, false).replace(/\s+/g, ' ')}${active.length ? ` · ${active.join(' · ')}` : ''}\n`);
+    }
+  }
+}
+
+/** A run's state in words: queued, the training phase, retrying n/m, done, failed. */
+function stateText(run: RunStatusRow): string {
+  switch (run.state) {
+    case 'active':
+      return run.progress?.phase ?? 'starting';
+    case 'waiting':
+    case 'prioritized':
+      return 'queued';
+    case 'delayed':
+      return `retrying (attempt ${run.attemptsMade + 1}/${run.maxAttempts})`;
+    case 'completed':
+      return 'done';
+    case 'missing':
+      return 'removed';
+    default:
+      return run.state;
+  }
+}
+
+/** Cuts a line with ANSI colour codes to `width` visible characters. */
+function truncate(line: string, width: number): string {
+  let visible = 0;
+  let out = '';
+  for (let i = 0; i < line.length; i++) {
+    if (line[i] === '\x1b') {
+      const m = /^\x1b\[[0-9;]*m/.exec(line.slice(i));
+      if (m) {
+        out += m[0];
+        i += m[0].length - 1;
+        continue;
+      }
+    }
+    if (visible >= width) break;
+    out += line[i];
+    visible += 1;
+  }
+  return `${out}\x1b[0m`;
+}
