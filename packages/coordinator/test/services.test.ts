@@ -18,7 +18,7 @@ import { findOnPath, startRedisServer, type RedisServer } from '../src/services/
 import { startEmbeddedS3, type EmbeddedS3 } from '../src/services/s3.ts';
 import { startWorkerProcesses } from '../src/services/worker-processes.ts';
 
-const log = createLogger({ name: 'services-test', level: process.env.LOG_LEVEL ?? 'warn' });
+const log = createLogger({ name: 'services-test', level: 'error' });
 const scratch = mkdtempSync(join(tmpdir(), 'yoto-services-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -303,5 +303,83 @@ describe('local worker processes', () => {
     await workers.stop();
     assert.ok(Date.now() - t0 < 10_000);
     assert.equal(await waitGone(workers.workers[0]?.pid ?? -1), true);
+  });
+});
+
+describe('no orphans when yoto itself is killed', () => {
+  it('SIGKILL of the parent takes its redis-server and workers down (setpriv --pdeathsig)', { skip: process.platform !== 'linux' || !findOnPath('setpriv') ? 'needs Linux setpriv' : false }, async () => {
+    const here = new URL('../src/services/', import.meta.url);
+    const workerEntry = join(scratch, 'idle-worker.ts');
+    writeFileSync(workerEntry, `process.on('SIGTERM', () => {}); setInterval(() => {}, 1000);`);
+    const parentScript = join(scratch, 'doomed-parent.mts');
+    writeFileSync(
+      parentScript,
+      `import { startRedisServer } from ${JSON.stringify(new URL('redis-server.ts', here).href)};
+       import { startWorkerProcesses } from ${JSON.stringify(new URL('worker-processes.ts', here).href)};
+       import { createLogger } from ${JSON.stringify(import.meta.resolve('@yoto/runtime'))};
+       const log = createLogger({ name: 'doomed', level: 'silent' });
+       const redis = await startRedisServer({});
+       const config = { redisUrl: redis.url, s3: { bucket: 'yoto', region: 'us-east-1', prefix: '', forcePathStyle: true }, logLevel: 'silent', home: ${JSON.stringify(join(scratch, 'home-doomed'))} };
+       const w = startWorkerProcesses({ count: 1, config, log, entry: ${JSON.stringify(workerEntry)} });
+       process.stdout.write(JSON.stringify({ redis: redis.pid, worker: w.workers[0].pid }) + '\\n');
+       setInterval(() => {}, 1000);`,
+    );
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), parentScript], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const pids = await new Promise<{ redis: number; worker: number }>((resolve, reject) => {
+      let out = '';
+      child.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0] ?? '{}'));
+      });
+      child.once('exit', (code) => reject(new Error(`parent exited early (${code})`)));
+    });
+    assert.equal(isAlive(pids.redis), true);
+    assert.equal(isAlive(pids.worker), true);
+    child.kill('SIGKILL');
+    assert.equal(await waitGone(pids.worker), true, `worker ${pids.worker} outlived its parent`);
+    assert.equal(await waitGone(pids.redis), true, `redis-server ${pids.redis} outlived its parent`);
+  });
+});
+
+describe('commands fail fast before starting anything', () => {
+  /** Runs `fn` with stderr captured (the commands print their errors there). */
+  async function captureStderr<T>(fn: () => Promise<T>): Promise<{ value: T; text: string }> {
+    const write = process.stderr.write.bind(process.stderr);
+    let text = '';
+    process.stderr.write = ((chunk: string | Uint8Array) => {
+      text += String(chunk);
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      return { value: await fn(), text };
+    } finally {
+      process.stderr.write = write;
+    }
+  }
+
+  it('yoto demo with an invalid spec exits 2 naming the field', async () => {
+    const { runDemo } = await import('../src/cli/commands/demo.ts');
+    const spec = join(scratch, 'bad-spec.yaml');
+    writeFileSync(spec, 'name: Bad Name\nproblem: beta-vae\n');
+    const { value, text } = await captureStderr(() => runDemo({ spec }, { YOTO_HOME: join(scratch, 'home-cmd') }));
+    assert.equal(value, 2);
+    assert.match(text, /name/);
+    assert.equal(existsSync(join(scratch, 'home-cmd')), false, 'nothing started, nothing written');
+  });
+
+  it('the built-in demo spec is valid and small', async () => {
+    const { DEFAULT_SPEC_PATH } = await import('../src/cli/commands/demo.ts');
+    const { parseSweepSpecText, countRuns } = await import('@yoto/shared');
+    const spec = parseSweepSpecText(readFileSync(DEFAULT_SPEC_PATH, 'utf8'));
+    assert.ok(countRuns(spec) <= 6);
+    assert.ok(spec.train.steps <= 2000);
+  });
+
+  it('yoto worker without any endpoints exits 2 and says how to get them', async () => {
+    const { runWorker } = await import('../src/cli/commands/worker.ts');
+    const { value, text } = await captureStderr(() => runWorker({}, { YOTO_HOME: join(scratch, 'home-none') }));
+    assert.equal(value, 2);
+    assert.match(text, /yoto up/);
   });
 });

@@ -16,13 +16,12 @@ import { register as registerStatus } from './commands/status.ts';
 import { register as registerReport } from './commands/report.ts';
 import { register as registerCancel } from './commands/cancel.ts';
 import { register as registerDemo } from './commands/demo.ts';
-// TODO(lead): enable once the services engineer's commands land (same `register(program, ctx?)` shape):
-// import { register as registerUp } from './commands/up.ts';
-// import { register as registerWorker } from './commands/worker.ts';
+import { register as registerUp } from './commands/up.ts';
+import { register as registerWorker } from './commands/worker.ts';
 
 type RegisterCommand = (program: Command, ctx: CliContext) => void;
 
-const COMMANDS: RegisterCommand[] = [registerValidate, registerSubmit, registerStatus, registerReport, registerCancel, registerDemo /* , registerUp, registerWorker */];
+const COMMANDS: RegisterCommand[] = [registerValidate, registerSubmit, registerStatus, registerReport, registerCancel, registerDemo, registerUp, registerWorker];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('yoto')

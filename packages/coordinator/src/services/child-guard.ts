@@ -6,9 +6,41 @@
  * this process, which then stops them in order (workers before Redis); the `exit`
  * hook is the backstop that SIGKILLs whatever is still alive.
  *
- * A SIGKILL of this process cannot be intercepted: its children would outlive it.
+ * An unhandled SIGTERM or a SIGKILL of this process skips the `exit` hook. For that,
+ * on Linux, children are started through `setpriv --pdeathsig`, which asks the kernel
+ * to signal the child when its parent dies and then execs the command (same pid).
  */
 import type { ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+/** The first executable called `name` on PATH, or null. */
+export function findOnPath(name: string, path = process.env.PATH ?? ''): string | null {
+  for (const dir of path.split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+let setpriv: string | null | undefined;
+
+/**
+ * The command wrapped so that the kernel sends it `signal` when this process dies,
+ * however it dies: `setpriv --pdeathsig SIG cmd args…` on Linux (util-linux); the
+ * command unchanged where setpriv is missing.
+ */
+export function dieWithParent(command: string, args: readonly string[], signal: 'SIGTERM' | 'SIGKILL'): { command: string; args: string[] } {
+  if (setpriv === undefined) setpriv = process.platform === 'linux' ? findOnPath('setpriv') : null;
+  if (!setpriv) return { command, args: [...args] };
+  return { command: setpriv, args: ['--pdeathsig', signal.slice(3), '--', command, ...args] };
+}
 
 const live = new Set<ChildProcess>();
 let hooked = false;

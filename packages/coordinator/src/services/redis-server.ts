@@ -11,12 +11,14 @@
  * Its log goes to stdout, which is kept (last lines) for error messages and logged at debug.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import type { Logger } from '@yoto/runtime';
-import { guardChild, terminateChild, waitForExit } from './child-guard.ts';
+import { dieWithParent, findOnPath, guardChild, terminateChild, waitForExit } from './child-guard.ts';
+
+export { findOnPath };
 import { freePort } from './free-port.ts';
 import { ServiceError } from './service-error.ts';
 
@@ -68,21 +70,6 @@ export interface RedisServer {
 const BIND = '127.0.0.1';
 const PORT_ATTEMPTS = 5;
 const OUTPUT_LINES = 40;
-
-/** The first executable called `name` on PATH, or null. */
-export function findOnPath(name: string, path = process.env.PATH ?? ''): string | null {
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
 
 /** Sends an inline PING; true when the server answers +PONG (not -LOADING, not refused). */
 function ping(port: number, timeoutMs = 500): Promise<boolean> {
@@ -178,7 +165,9 @@ class RedisServerProcess implements RedisServer {
     ];
     this.output = [];
     // detached: a terminal's Ctrl-C goes to yoto only, which stops Redis last, after the workers.
-    const child = spawn(this.binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // SIGTERM if yoto dies: redis shuts down (and flushes its AOF) instead of lingering.
+    const cmd = dieWithParent(this.binary, args, 'SIGTERM');
+    const child = spawn(cmd.command, cmd.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     guardChild(child);
     this.child = child;
     this.currentPort = port;

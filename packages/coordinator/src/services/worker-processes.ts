@@ -15,7 +15,7 @@ import { createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectionEnv, type ConnectionConfig, type Logger } from '@yoto/runtime';
-import { guardChild, terminateChild } from './child-guard.ts';
+import { dieWithParent, guardChild, terminateChild } from './child-guard.ts';
 import { ServiceError } from './service-error.ts';
 
 /** The worker process entry, next to this package in the repository. */
@@ -156,7 +156,10 @@ export function startWorkerProcesses(opts: LocalWorkersOptions): LocalWorkers {
   const spawnOne = (i: number) => {
     const name = `${prefix}${i}`;
     // detached: Ctrl-C reaches only the parent, which stops the workers before Redis.
-    const child = spawn(command, args, { env: workerEnv(opts.config, name, opts.env, opts.extraEnv), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // SIGKILL if yoto dies: the services it hosted (S3 always, Redis usually) die with it,
+    // so a graceful stop could only hang; the job's lock expires and another worker resumes it.
+    const cmd = dieWithParent(command, args, 'SIGKILL');
+    const child = spawn(cmd.command, cmd.args, { env: workerEnv(opts.config, name, opts.env, opts.extraEnv), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     guardChild(child);
     const logFile = logTo === 'file' ? join(logDir, `${name}.log`) : null;
     const file = logFile ? createWriteStream(logFile, { flags: 'a', mode: 0o600 }) : null;

@@ -40,6 +40,7 @@ import {
   type RunStatusRow,
   type SweepDetail,
   type SweepRecord,
+  type SweepStatus,
 } from './sweep-record.ts';
 
 export interface SweepServiceOptions {
@@ -70,7 +71,12 @@ export interface SubmitResult {
   spec: SweepSpec;
 }
 
-export interface SweepListEntry extends SweepRecord {
+export interface SweepListEntry extends Omit<SweepRecord, 'status'> {
+  /**
+   * The stored status refined by the aggregate job's state (completed / failed /
+   * aggregating). Telling queued from running needs every run's state: see `get()`.
+   */
+  status: SweepStatus;
   /** State of the sweep's aggregate job (`missing` once removed or never enqueued). */
   aggregateState: RunState;
 }
@@ -238,8 +244,7 @@ export class SweepService {
       const record = parseSweepRecord(id, hashes[i] ?? {});
       if (!record) return;
       const aggregateState = toRunState(states[i] ?? 'unknown');
-      const status = deriveStatus(record, aggregateState, []);
-      out.push({ ...record, status: status === 'running' || status === 'aggregating' ? 'queued' : status, aggregateState });
+      out.push({ ...record, status: deriveStatus(record, aggregateState, []), aggregateState });
     });
     return out;
   }
@@ -368,10 +373,10 @@ export class SweepService {
         active += 1;
         continue;
       }
-      if ((await this.trainQueue.remove(id)) === 1) removed += 1;
+      if ((await this.trainQueue.remove(id, { removeChildren: false })) === 1) removed += 1;
       else if (statesBefore[i] !== 'unknown') active += 1;
     }
-    if ((await this.aggregateQueue.getJobState(aggId)) !== 'unknown' && (await this.aggregateQueue.remove(aggId)) === 1) removed += 1;
+    if ((await this.aggregateQueue.getJobState(aggId)) !== 'unknown' && (await this.aggregateQueue.remove(aggId, { removeChildren: false })) === 1) removed += 1;
     this.log?.info({ sweepId, removed, active }, 'sweep cancelled');
     return { removed, active };
   }

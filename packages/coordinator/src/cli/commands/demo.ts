@@ -18,7 +18,7 @@ import { availableParallelism } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import pc from 'picocolors';
-import { ValidationError, countRuns, lambdaLabel, parseSweepSpecText, s3Keys, type SweepPlan } from '@yoto/shared';
+import { ValidationError, countRuns, lambdaLabel, parseSweepSpecText, s3Keys, sweepIdFor, type SweepPlan, type SweepSpec } from '@yoto/shared';
 import { createLogger, loadConnectionConfig, type Logger } from '@yoto/runtime';
 import { SweepService } from '../../sweeps/sweep-service.ts';
 import type { RunStatusRow, SweepDetail } from '../../sweeps/sweep-record.ts';
@@ -95,15 +95,15 @@ export async function runDemo(opts: DemoOptions, env: NodeJS.ProcessEnv = proces
   // The spec first: a typo must not cost a redis-server start.
   const specPath = opts.spec ? resolve(opts.spec) : DEFAULT_SPEC_PATH;
   let specText: string;
-  let runs: number;
+  let spec: SweepSpec;
   try {
     specText = readFileSync(specPath, 'utf8');
-    runs = countRuns(parseSweepSpecText(specText));
+    spec = parseSweepSpecText(specText);
   } catch (err) {
     if (err instanceof ValidationError) return fail(2, `${opts.spec ?? 'the built-in spec'}: ${err.message}`);
-    return fail(2, `cannot read ${opts.spec}: ${(err as Error).message}`);
+    return fail(2, `cannot read ${opts.spec ?? String(specPath)}: ${(err as Error).message}`);
   }
-  const workerCount = opts.workers ?? Math.min(defaultWorkerCount(), runs);
+  const workerCount = opts.workers ?? Math.min(defaultWorkerCount(), countRuns(spec));
 
   let home: string;
   try {
@@ -142,6 +142,7 @@ export async function runDemo(opts: DemoOptions, env: NodeJS.ProcessEnv = proces
       },
     });
     if (aborter.signal.aborted) throw aborter.signal.reason;
+    if (cluster.services.redis && cluster.services.s3) await discardOldArtifacts(cluster, sweepIdFor(spec), log);
     sweeps = new SweepService({ redis: cluster.config.redisUrl, store: cluster.store, log: log.child({ component: 'sweeps' }) });
     const submitted = await sweeps.submit(specText);
     const { sweepId, plan } = submitted;
@@ -214,6 +215,20 @@ export function failureReasons(detail: SweepDetail): string[] {
   if (out.length === 0 && detail.record.error) out.push(detail.record.error);
   if (out.length === 0) out.push(`status ${detail.status}`);
   return out;
+}
+
+/**
+ * The same spec always yields the same sweep id, and workers resume from what S3 holds
+ * for a run — so a second demo against the kept embedded store would finish at once
+ * from the first one's artifacts. With both services private to this demo no one else
+ * can be using them: remove them, so the demo trains for real.
+ */
+async function discardOldArtifacts(cluster: LocalCluster, sweepId: string, log: Logger): Promise<void> {
+  const keys: string[] = [];
+  for await (const o of cluster.store.list(s3Keys.sweep(sweepId))) keys.push(o.key);
+  if (keys.length === 0) return;
+  await cluster.store.deleteMany(keys);
+  log.info({ sweepId, objects: keys.length }, 'removed the artifacts of an earlier demo of this sweep');
 }
 
 async function saveReportFiles(cluster: LocalCluster, sweepId: string, dir: string): Promise<string> {

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { Option, type Command } from 'commander';
 import pc from 'picocolors';
 import { loadConnectionConfig } from '@yoto/runtime';
-import { guardChild } from '../../services/child-guard.ts';
+import { dieWithParent, guardChild } from '../../services/child-guard.ts';
 import { workerCommand, workerEnv } from '../../services/worker-processes.ts';
 import type { CliContext } from '../context.ts';
 import { BACKENDS, backendEnv, positiveInt } from './demo.ts';
@@ -63,7 +63,9 @@ export async function runWorker(opts: WorkerOptions, env: NodeJS.ProcessEnv = pr
 
   // Own process group: a terminal's Ctrl-C reaches yoto only, which passes exactly one
   // signal on (two would make the worker give up its graceful stop).
-  const child = spawn(cmd.command, cmd.args, { env: childEnv, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+  // If yoto itself is killed, the worker gets SIGTERM: it checkpoints and leaves.
+  const wrapped = dieWithParent(cmd.command, cmd.args, 'SIGTERM');
+  const child = spawn(wrapped.command, wrapped.args, { env: childEnv, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
   guardChild(child);
   const forward = (signal: NodeJS.Signals) => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
