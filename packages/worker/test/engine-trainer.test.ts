@@ -208,9 +208,7 @@ describe('LossConditionalTrainer', () => {
 
   test(
     'shared constant conditioning trains like per-example rows',
-    async (t) => {
-      // Known backend bug: the patched wasm BatchMatMul returns wrong gradients for one-row operands.
-      if (be.info.name === 'wasm') t.todo('wasm BatchMatMul gradient bug with one-row operands (backend/wasm-kernels.ts)');
+    async () => {
       const payload = smallPayload({ kind: 'baseline', beta: 4, train: { steps: 6 } });
       const states = [];
       for (const share of [false, true]) {

@@ -331,3 +331,176 @@ test('patched kernels do not leak backend memory across an Adam step', async () 
   tf.dispose([x, ...vars]);
   opt.dispose();
 });
+
+// ---------------------------------------------------------------------------
+// Gradients through matMul. The wasm backend's XNNPACK matmul caches the packed
+// weights (b) by tensor id, not by shape, and a reshape keeps the tensor id: the
+// same data reaching b as [1, n] in one product and [n, 1] in another used to
+// reuse the wrong packing (grads of sum(matMul([1,k], [k,n])) came out as
+// [[3, 1e-43, 0], ...]). These compare against cpu in one tape, where dy and the
+// operands are shared between the two gradient products.
+
+type T = import('@tensorflow/tfjs-core').Tensor;
+
+/** Shapes of a and b for a product [m, k] x [k, n] with the given transposes, optionally batched. */
+function mmShapes(m: number, k: number, n: number, ta: boolean, tb: boolean, batchA: number[] = [], batchB: number[] = []): [number[], number[]] {
+  return [[...batchA, ...(ta ? [k, m] : [m, k])], [...batchB, ...(tb ? [n, k] : [k, n])]];
+}
+
+/** Loss = sum(matMul(a, b) * w) for a fixed random w (w = 1 too: dy all ones is the case that broke). */
+function mmGradCase(r: () => number, as: number[], bs: number[], ta: boolean, tb: boolean, onesDy: boolean): { inputs: Arrays; f: (...ts: T[]) => T[] } {
+  const outShape = tf.matMul(tf.zeros(as), tf.zeros(bs), ta, tb).shape;
+  const w = onesDy ? new Float32Array(outShape.reduce((x, y) => x * y, 1)).fill(1) : randArray(r, outShape);
+  const inputs = [
+    { data: randArray(r, as), shape: as },
+    { data: randArray(r, bs), shape: bs },
+    { data: w, shape: outShape },
+  ];
+  const f = (a: T, b: T, wt: T) => {
+    const { value, grads } = tf.valueAndGrads((x: T, y: T) => tf.sum(tf.mul(tf.matMul(x, y, ta, tb), wt)))([a, b]);
+    return [value, ...grads];
+  };
+  return { inputs, f: f as (...ts: T[]) => T[] };
+}
+
+const TT: [boolean, boolean][] = [[false, false], [true, false], [false, true], [true, true]];
+
+test('matMul gradient regression: the reported one-row case', async () => {
+  const res = await onBoth(
+    [
+      { data: new Float32Array([2, 1]), shape: [1, 2] },
+      { data: new Float32Array([1, 2, 3, 4, 5, 6]), shape: [2, 3] },
+    ],
+    (x, y) => tf.grads((a: T, b: T) => tf.sum(tf.matMul(a, b)))([x!, y!]),
+  );
+  assert.deepEqual(Array.from(res.wasm[1]!.data), [2, 2, 2, 1, 1, 1]);
+  assert.deepEqual(Array.from(res.wasm[0]!.data), [6, 15]);
+  assertClose(res, 'grads sum(matMul([1,2],[2,3]))');
+});
+
+test('matMul gradients with one-row and one-column operands match cpu (every transpose combination)', async () => {
+  const r = rng(9);
+  // [m, k, n]: one-row a, one-column b, both, outer product, scalar-like, and a larger vector case.
+  const dims: [number, number, number][] = [[1, 2, 3], [1, 5, 1], [4, 3, 1], [1, 1, 4], [4, 1, 1], [3, 1, 5], [1, 1, 1], [1, 64, 10], [32, 16, 1], [1, 7, 7]];
+  for (const [m, k, n] of dims) {
+    for (const [ta, tb] of TT) {
+      for (const onesDy of [true, false]) {
+        const [as, bs] = mmShapes(m, k, n, ta, tb);
+        const c = mmGradCase(r, as, bs, ta, tb, onesDy);
+        assertClose(await onBoth(c.inputs, c.f), `grads matMul ${as} ${bs} ta=${ta} tb=${tb} onesDy=${onesDy}`);
+      }
+    }
+  }
+});
+
+test('batch-1 BatchMatMul (rank 3 and 4) forward and gradients match cpu for every transpose combination', async () => {
+  const r = rng(10);
+  const dims: [number, number, number][] = [[1, 2, 3], [4, 3, 1], [1, 6, 1], [3, 1, 2], [5, 4, 6]];
+  for (const batch of [[1], [1, 1]]) {
+    for (const [m, k, n] of dims) {
+      for (const [ta, tb] of TT) {
+        const [as, bs] = mmShapes(m, k, n, ta, tb, batch, batch);
+        const a = { data: randArray(r, as), shape: as };
+        const b = { data: randArray(r, bs), shape: bs };
+        assertClose(await onBoth([a, b], (x, y) => tf.matMul(x!, y!, ta, tb)), `batchMatMul ${as} ${bs} ${ta} ${tb}`);
+        const c = mmGradCase(r, as, bs, ta, tb, true);
+        assertClose(await onBoth(c.inputs, c.f), `grads batchMatMul ${as} ${bs} ${ta} ${tb}`);
+      }
+    }
+  }
+});
+
+test('matMul gradients on random shapes (rank 2 and batched) match cpu', async () => {
+  const r = rng(12);
+  const dim = () => (r() < 0.35 ? 1 : 1 + Math.floor(r() * 12));
+  for (let i = 0; i < 40; i++) {
+    const ta = r() < 0.5;
+    const tb = r() < 0.5;
+    // tfjs-core's BatchMatMul gradient does not reduce broadcast batch dims, so both operands share theirs.
+    const batch = [[], [], [1], [3]][Math.floor(r() * 4)]!;
+    const [as, bs] = mmShapes(dim(), dim(), dim(), ta, tb, batch, batch);
+    const c = mmGradCase(r, as, bs, ta, tb, r() < 0.5);
+    assertClose(await onBoth(c.inputs, c.f), `grads matMul ${as} ${bs} ta=${ta} tb=${tb}`);
+  }
+});
+
+test('variableGrads through dense layers with a shared one-row input and fused matMul match cpu', async () => {
+  const r = rng(13);
+  for (const [batch, din, dh] of [[1, 3, 4], [5, 1, 3], [4, 6, 1], [1, 1, 1], [8, 16, 2]] as const) {
+    const inputs: Arrays = [
+      { data: randArray(r, [1, din]), shape: [1, din] }, // one conditioning row shared by the batch
+      { data: randArray(r, [batch, din]), shape: [batch, din] },
+      { data: randArray(r, [din, dh]), shape: [din, dh] },
+      { data: randArray(r, [dh]), shape: [dh] },
+      { data: randArray(r, [dh, 1]), shape: [dh, 1] },
+    ];
+    const res = await onBoth(inputs, (cond, x, w1, b1, w2) => {
+      const vars = [w1!, b1!, w2!].map((t, i) => tf.variable(t, true, `mm_vg_${batch}_${din}_${dh}_${i}_${tf.getBackend()}`));
+      const [v1, vb, v2] = vars as unknown as [T, T, T];
+      const { value, grads } = tf.variableGrads(() => {
+        const shared = tf.matMul(cond!, v1); // [1, dh], broadcast over the batch
+        const h = tf.fused.matMul({ a: x as import('@tensorflow/tfjs-core').Tensor2D, b: v1 as import('@tensorflow/tfjs-core').Tensor2D, bias: vb, activation: 'relu' });
+        const y = tf.matMul(tf.add(h, shared), v2); // [batch, 1]
+        const t = tf.matMul(cond!, v1, false, false).reshape([dh, 1]); // the [1, dh] product reused as a column
+        return tf.add(tf.sum(tf.square(y)), tf.sum(tf.matMul(h, t))) as import('@tensorflow/tfjs-core').Scalar;
+      }, vars as import('@tensorflow/tfjs-core').Variable[]);
+      const out = [value, ...vars.map((v) => grads[v.name]!)];
+      tf.dispose(vars);
+      return out;
+    });
+    assertClose(res, `variableGrads dense batch=${batch} din=${din} dh=${dh}`);
+  }
+});
+
+test('a tensor reused as matMul b under another shape (reshape alias) still multiplies correctly', async () => {
+  const r = rng(14);
+  for (const [k, n] of [[2, 3], [1, 4], [4, 1], [6, 2]] as const) {
+    const bData = { data: randArray(r, [k, n]), shape: [k, n] };
+    const a1 = { data: randArray(r, [1, k]), shape: [1, k] };
+    const a2 = { data: randArray(r, [2, n]), shape: [2, n] };
+    const a3 = { data: randArray(r, [1, k * n]), shape: [1, k * n] };
+    const res = await onBoth([bData, a1, a2, a3], (b, x1, x2, x3) => [
+      tf.matMul(x1!, b!),
+      tf.matMul(x2!, b!.reshape([n, k])),
+      tf.matMul(x3!, b!.reshape([k * n, 1])),
+      tf.matMul(x1!, b!), // and back to the first shape
+    ]);
+    assertClose(res, `reshape-aliased b [${k},${n}]`);
+  }
+});
+
+test('repeated matMul gradients stay correct while memory is reused, and leak nothing', async () => {
+  const r = rng(15);
+  const cases = TT.flatMap(([ta, tb]) =>
+    ([[1, 2, 3], [4, 3, 1], [1, 9, 1], [6, 5, 4]] as const).map(([m, k, n]) => {
+      const [as, bs] = mmShapes(m, k, n, ta, tb);
+      return { label: `${as} ${bs} ${ta} ${tb}`, ...mmGradCase(r, as, bs, ta, tb, true) };
+    }),
+  );
+  // cpu references, once.
+  await tf.setBackend('cpu');
+  const refs = [];
+  for (const c of cases) {
+    const ts = c.inputs.map((i) => tf.tensor(i.data, i.shape));
+    const outs = c.f(...ts);
+    refs.push(await Promise.all(outs.map(async (o) => ({ shape: o.shape, data: (await o.data()) as Float32Array }))));
+    tf.dispose([...ts, ...outs]);
+  }
+  await tf.setBackend('wasm');
+  const backend = tf.backend() as unknown as { numDataIds(): number };
+  let ids = -1;
+  for (let round = 0; round < 6; round++) {
+    for (let i = 0; i < cases.length; i++) {
+      const c = cases[i]!;
+      const ts = c.inputs.map((inp) => tf.tensor(inp.data, inp.shape));
+      // Churn the heap between calls so freed blocks (and tensor ids) get recycled into new shapes.
+      const junk = tf.tidy(() => tf.matMul(tf.ones([1, 3 + round]), tf.ones([3 + round, 2 + i])).reshape([2 + i, 1]));
+      const outs = c.f(...ts);
+      const got = await Promise.all(outs.map(async (o) => ({ shape: o.shape, data: (await o.data()) as Float32Array })));
+      tf.dispose([...ts, ...outs, junk]);
+      assertClose({ cpu: refs[i]!, wasm: got }, `round ${round}: grads ${c.label}`);
+    }
+    if (round === 1) ids = backend.numDataIds();
+    if (round > 1) assert.equal(backend.numDataIds(), ids, `round ${round}: backend data ids leak`);
+  }
+});

@@ -316,6 +316,49 @@ function backpropInputDilate(backend: WasmBackend, dy: TensorInfo, wData: Float3
 // ---------------------------------------------------------------------------
 // BatchMatMul / _FusedMatMul with transposes: transpose explicitly (a memory
 // pass) and run the plain product, which is XNNPACK's fast path.
+//
+// XNNPACK weight cache. On the fast path (no transposes, batch 1) the wasm
+// kernels hand b to xnn_create_fully_connected_nc_f32, which packs b's values
+// for a [K, N] weight matrix, and cache that operator keyed by b's tensor id
+// (plus bias id and activation) only - not by its shape (batch_mat_mul_impl.cc,
+// tfjs 4.22). The entry is dropped only when the tensor's data is freed. But a
+// Reshape shares the dataId (and so the tensor id) of its input, so the same
+// data can come back as b with a different [K, N] - e.g. dy [1, n] relabelled
+// to [n, 1] for one product of a gradient and used as [1, n] in the next, or
+// any user-level reshape of a tensor that was already a matmul's b. XNNPACK
+// then reuses the operator packed for the first shape: wrong values, and reads
+// past the end of the packed weights (the 1e-43 garbage). So every b that
+// reaches the fast path goes through `xnnWeights`, which remembers the [K, N]
+// each dataId was first packed as and hands a private copy (fresh id) to any
+// call that needs another one.
+
+/** The [K, N] each b dataId was (or is about to be) packed as by XNNPACK. */
+const packedAs = new WeakMap<object, string>();
+
+function batchOf(t: TensorInfo): number {
+  return t.shape.slice(0, -2).reduce((x, y) => x * y, 1);
+}
+
+/** b as it may safely enter an original BatchMatMul/_FusedMatMul with these attributes. */
+function xnnWeights(s: Scope, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): TensorInfo {
+  // The slow (naive-loop) path caches nothing.
+  if (transposeA || transposeB || batchOf(a) !== 1 || batchOf(b) !== 1) return b;
+  const rank = b.shape.length;
+  const kn = `${b.shape[rank - 2]}x${b.shape[rank - 1]}`;
+  const seen = packedAs.get(b.dataId);
+  if (seen === undefined) {
+    packedAs.set(b.dataId, kn);
+    return b;
+  }
+  if (seen === kn) return b;
+  return s.run(tf.Identity, { x: b }); // a copy: new tensor id, packed afresh and freed with the scope
+}
+
+/** Runs the original matmul kernel `name` with b made safe for the XNNPACK weight cache. */
+function runMatMul(s: Scope, name: string, inputs: Inputs & { a: TensorInfo; b: TensorInfo }, attrs: NamedAttrMap & { transposeA?: boolean; transposeB?: boolean }): TensorInfo {
+  const b = xnnWeights(s, inputs.a, inputs.b, !!attrs.transposeA, !!attrs.transposeB);
+  return s.run(name, { ...inputs, b }, attrs);
+}
 
 function swapLastTwo(rank: number): number[] {
   const perm = Array.from({ length: rank }, (_, i) => i);
@@ -327,7 +370,8 @@ function swapLastTwo(rank: number): number[] {
 function untransposed(s: Scope, t: TensorInfo, transposed: boolean): TensorInfo {
   if (!transposed) return t;
   const rank = t.shape.length;
-  // A [.., 1, k] <-> [.., k, 1] swap is a pure relabelling.
+  // A [.., 1, k] <-> [.., k, 1] swap is a pure relabelling. The result shares t's dataId under
+  // another shape, so it must reach a matmul's b only through runMatMul (XNNPACK weight cache).
   if (t.shape[rank - 1] === 1 || t.shape[rank - 2] === 1) {
     const shape = t.shape.slice();
     [shape[rank - 2], shape[rank - 1]] = [shape[rank - 1]!, shape[rank - 2]!];
@@ -345,7 +389,7 @@ function batchMatMul(args: KernelArgs): TensorInfo {
   const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
   const ta = !!attrs.transposeA;
   const tb = !!attrs.transposeB;
-  if (stockKernels || (!ta && !tb)) return original(tf.BatchMatMul).kernelFunc(args as never) as TensorInfo;
+  if (stockKernels || (!ta && !tb)) return withScope(args.backend, (s) => runMatMul(s, tf.BatchMatMul, { a, b }, { transposeA: ta, transposeB: tb }));
   const ra = a.shape.length;
   const rb = b.shape.length;
   const m = ta ? a.shape[ra - 1]! : a.shape[ra - 2]!;
@@ -356,25 +400,22 @@ function batchMatMul(args: KernelArgs): TensorInfo {
   // since W is large and dY small).
   const direct = (ta ? size(a) : 0) + (tb ? size(b) : 0);
   const viaOutput = (ta ? 0 : size(a)) + (tb ? 0 : size(b)) + batch * m * n;
+  const plain = { transposeA: false, transposeB: false };
   return withScope(args.backend, (s) => {
     if (direct <= viaOutput) {
-      return s.run(tf.BatchMatMul, { a: untransposed(s, a, ta), b: untransposed(s, b, tb) }, { transposeA: false, transposeB: false });
+      return runMatMul(s, tf.BatchMatMul, { a: untransposed(s, a, ta), b: untransposed(s, b, tb) }, plain);
     }
-    const ct = s.run(tf.BatchMatMul, { a: untransposed(s, b, !tb), b: untransposed(s, a, !ta) }, { transposeA: false, transposeB: false });
+    const ct = runMatMul(s, tf.BatchMatMul, { a: untransposed(s, b, !tb), b: untransposed(s, a, !ta) }, plain);
     return untransposed(s, ct, true);
   });
 }
 
 function fusedMatMul(args: KernelArgs): TensorInfo {
   const attrs = (args.attrs ?? {}) as NamedAttrMap & { transposeA?: boolean; transposeB?: boolean };
-  if (stockKernels || (!attrs.transposeA && !attrs.transposeB)) return original(tf._FusedMatMul).kernelFunc(args as never) as TensorInfo;
   const { a, b, ...rest } = args.inputs as { a: TensorInfo; b: TensorInfo } & Inputs;
+  if (stockKernels || (!attrs.transposeA && !attrs.transposeB)) return withScope(args.backend, (s) => runMatMul(s, tf._FusedMatMul, { a, b, ...rest }, attrs));
   return withScope(args.backend, (s) =>
-    s.run(
-      tf._FusedMatMul,
-      { a: untransposed(s, a, !!attrs.transposeA), b: untransposed(s, b, !!attrs.transposeB), ...rest },
-      { ...attrs, transposeA: false, transposeB: false },
-    ),
+    runMatMul(s, tf._FusedMatMul, { a: untransposed(s, a, !!attrs.transposeA), b: untransposed(s, b, !!attrs.transposeB), ...rest }, { ...attrs, transposeA: false, transposeB: false }),
   );
 }
 
@@ -430,7 +471,7 @@ function liveWasmBackend(): KernelBackend | null {
  */
 export function registerWasmKernels(): string[] {
   if (!registered) {
-    for (const name of [tf.BatchMatMul, tf._FusedMatMul, tf.Conv2DBackpropInput, tf.Conv2D, tf.Transpose, tf.Reshape, tf.Slice, tf.PadV2]) {
+    for (const name of [tf.BatchMatMul, tf._FusedMatMul, tf.Conv2DBackpropInput, tf.Conv2D, tf.Transpose, tf.Reshape, tf.Slice, tf.PadV2, tf.Identity]) {
       const k = tf.getKernel(name, BACKEND);
       if (!k) throw new Error(`tfjs-backend-wasm is not loaded (kernel ${name} missing)`);
       originals.set(name, k);

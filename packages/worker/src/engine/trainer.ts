@@ -55,11 +55,9 @@ export interface TrainerOptions {
   /**
    * When every example of a batch has the same conditioning (a baseline's fixed λ,
    * or `conditioning.perExample: false`), feed it as one row so the FiLM generators
-   * run once per batch instead of once per example. Same maths, less compute.
-   * Off by default: the patched wasm BatchMatMul returns wrong gradients for the
-   * resulting [1, n] products (reported to the backend owner); evaluation always
-   * uses one row, as it needs no gradients.
-   * @defaultValue false
+   * run once per batch instead of once per example. Same maths, less compute
+   * (tested against per-example rows in engine-trainer.test.ts).
+   * @defaultValue true
    */
   shareConstantConditioning?: boolean;
 }
@@ -184,7 +182,7 @@ export class LossConditionalTrainer {
     this.condDim = this.problem.weightedTerms.length;
     this.noiseDim = this.problem.noiseDim(this.model);
     const constant = !payload.conditioning.perExample || this.priors.every((d) => d.dist === 'fixed');
-    this.condRows = constant && opts.shareConstantConditioning ? 1 : this.batch;
+    this.condRows = constant && (opts.shareConstantConditioning ?? true) ? 1 : this.batch;
     this.xBuf = new Float32Array(this.batch * this.pixels);
     this.condBuf = new Float32Array(this.batch * this.condDim);
     this.weightBuf = new Float32Array(this.batch * (1 + this.condDim));
