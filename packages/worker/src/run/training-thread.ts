@@ -4,6 +4,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { YotoError } from '@yoto/shared';
+import { createLogger } from '@yoto/runtime';
 import { getTf, selectBackend, type BackendInfo } from '../backend/index.ts';
 import { loadDataset } from '../data/index.ts';
 import { deserializeState, serializeState } from '../engine/checkpoint-format.ts';
@@ -13,6 +14,8 @@ import type { FromThread, StartMessage, ToThread } from './protocol.ts';
 const port = parentPort;
 if (!port) throw new Error('training-thread.ts must run in a worker thread');
 
+// Backend choice and fallbacks are logged from here, in the worker's JSON log stream.
+const log = createLogger({ name: 'yoto-training-thread', level: process.env.LOG_LEVEL ?? 'info' });
 let backend: BackendInfo | null = null;
 let stopRequested = false;
 let ackWaiter: ((step: number) => void) | null = null;
@@ -34,7 +37,11 @@ function ownBuffers(files: Record<string, Uint8Array>): Record<string, Uint8Arra
 
 async function run(msg: StartMessage): Promise<void> {
   stopRequested = false;
-  backend ??= await selectBackend({ preferred: msg.backend.preferred, ...(msg.backend.threads ? { threads: msg.backend.threads } : {}) });
+  backend ??= await selectBackend({
+    preferred: msg.backend.preferred,
+    ...(msg.backend.threads ? { threads: msg.backend.threads } : {}),
+    log: (text, fields) => log.info(fields ?? {}, text),
+  });
   const tf = getTf();
   const dataset = await loadDataset(msg.payload.dataset);
   const trainer = new LossConditionalTrainer({ payload: msg.payload, tf, dataset });
