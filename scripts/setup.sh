@@ -50,3 +50,15 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
 fi
 
+
+# Chromium: only the browser test (test/browser) uses it, and it skips without it, so
+# this is best effort and never fails the setup.
+if [ -z "${CHROMIUM_PATH:-}" ] && ! [ -x /usr/bin/chromium ] && [ -z "${YOTO_SKIP_CHROMIUM:-}" ]; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    log "installing chromium (for the browser test; skip with YOTO_SKIP_CHROMIUM=1)"
+    (apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }) \
+      || log "could not install chromium; the browser test will be skipped"
+  else
+    log "chromium not found; the browser test will be skipped (install Debian's 'chromium' or set CHROMIUM_PATH)"
+  fi
+fi

@@ -8,8 +8,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { QUEUES, jobIds, parseSweepSpec, planSweep, redisKeys, s3Keys, type Report, type RunPayload, type RunResult } from '@yoto/shared';
+import { QUEUES, jobIds, parseSweepSpec, planSweep, redisKeys, s3Keys, type Manifest, type Report, type RunPayload, type RunResult } from '@yoto/shared';
 import { AggregateInputError, AggregateWorker, SweepService, aggregateSweep } from '../src/index.ts';
+import { sha256Hex } from '@yoto/runtime';
 import { startTestRedis, type RedisServer } from './helpers/redis-server.ts';
 import { startTestS3, type TestS3 } from './helpers/s3.ts';
 import { smallSpec, syntheticLoss, syntheticResult, uniq } from './helpers/fixtures.ts';
@@ -106,7 +107,9 @@ describe('aggregate (real redis-server + s3rver, synthetic train results)', () =
     assert.match(md ?? '', /\| width-2 \| kl=8 \| no \|/);
     const html = (await s3.store.get(s3Keys.report(sub.sweepId, 'html'))).toString('utf8');
     assert.match(html, /^<!doctype html>/);
-    assert.equal((html.match(/<svg /g) ?? []).length, 2, 'one plot per variant');
+    assert.equal((html.match(/<svg /g) ?? []).length, 2 * 3, 'loss, ratio and trade-off plots per variant');
+    // One point per grid λ per series: loss (YOTO, baseline), ratio, trade-off (YOTO, baseline) = 5 series × 3 λ × 2 variants.
+    assert.equal((html.match(/<circle [^>]*data-lambda="kl=/g) ?? []).length, 5 * 3 * 2);
     assert.match(html, /<td>width-1<\/td><td>kl=0\.5<\/td><td>yes<\/td>/);
     assert.doesNotMatch(html, /<script/);
 
@@ -139,19 +142,39 @@ describe('aggregate (real redis-server + s3rver, synthetic train results)', () =
     assert.equal(await service.report(sub.sweepId), null);
   });
 
-  test('a run out of attempts fails the sweep without waiting for the aggregate', async () => {
+  test('a run out of attempts: the aggregate still runs and the report marks the missing rows', async () => {
     const { service } = await rig(async (job) => {
       if (job.data.kind === 'baseline' && job.data.fixedLambda?.kl === 2) throw new UnrecoverableError('diverged at step 3');
       return syntheticResult(job.data);
     });
     const sub = await service.submit(smallSpec(`aggfail-${uniq()}`));
     const done = await service.waitForCompletion(sub.sweepId, { timeoutMs: 60_000 });
-    assert.equal(done.status, 'failed');
+    assert.equal(done.status, 'completed');
     const bad = done.runs.find((r) => r.runId === 'base-kl-2-s0');
     assert.equal(bad?.state, 'failed');
     assert.equal(bad?.failedReason, 'diverged at step 3');
-    assert.equal(await service.report(sub.sweepId), null);
+    const report = (await service.report(sub.sweepId)) as Report;
+    assert.ok(report, 'a partial report is written');
+    assert.deepEqual(report.failedRuns.map((m) => [m.runId, m.reason]), [['base-kl-2-s0', 'diverged at step 3']]);
+    assert.deepEqual(report.incomplete.map((r) => [r.lambda.kl, r.baseline, r.yoto !== null, r.missing.map((m) => m.runId)]), [[2, null, true, ['base-kl-2-s0']]]);
+    assert.equal(report.summary.missing, 1);
+    assert.equal(report.summary.complete, report.rows.length);
+    assert.ok(report.rows.every((r) => r.lambda.kl !== 2));
+    const md = await service.reportMarkdown(sub.sweepId);
+    assert.match(md ?? '', /Partial sweep/);
+    assert.match(md ?? '', /\| kl=2 \| [a-z]+ \| MISSING \|/);
+    assert.match(md ?? '', /\| base-kl-2-s0 \| baseline \| 0 \| diverged at step 3 \|/);
+    // The manifest lists what the sweep stored, each with its size and sha256.
+    const manifest = await s3.store.getJson<Manifest>(s3Keys.manifest(sub.sweepId));
+    const byKey = new Map(manifest.artifacts.map((a) => [a.key, a]));
+    for (const k of [s3Keys.spec(sub.sweepId), s3Keys.plan(sub.sweepId), s3Keys.report(sub.sweepId, 'json'), s3Keys.report(sub.sweepId, 'md')]) {
+      const a = byKey.get(k);
+      assert.ok(a, `manifest lists ${k}`);
+      assert.equal(a.sha256, sha256Hex(await s3.store.get(k)));
+    }
+    assert.equal(byKey.get(s3Keys.report(sub.sweepId, 'json'))?.kind, 'report');
   });
+
   test('cancel while a run is active: the others and the aggregate go, the active run finishes harmlessly', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));

@@ -168,6 +168,21 @@ describe('SweepService.submit (real redis-server + s3rver)', () => {
     assert.equal(waited.status, 'cancelled');
   });
 
+  test('pause marks the sweep paused and holds its runs; resume sets it back and promotes parked runs', async () => {
+    const prefix = `t-${uniq()}`;
+    const svc = service(prefix);
+    const res = await svc.submit(smallSpec(`pause-${uniq()}`));
+    assert.deepEqual(await svc.pause(res.sweepId), { active: 0, held: 4 });
+    assert.equal((await svc.get(res.sweepId))?.status, 'paused');
+    await assert.rejects(svc.resume(`nope-${uniq()}`), /no sweep/);
+    const out = await svc.resume(res.sweepId);
+    assert.equal((await svc.get(res.sweepId))?.status, 'queued');
+    assert.equal(out.promoted, 0, 'nothing was parked');
+    await assert.rejects(svc.resume(res.sweepId), /not paused/);
+    await svc.cancel(res.sweepId);
+    await assert.rejects(svc.pause(res.sweepId), /cancelled/);
+  });
+
   test('waitForCompletion: timeout, abort, unknown sweep', async () => {
     const prefix = `t-${uniq()}`;
     const svc = service(prefix);

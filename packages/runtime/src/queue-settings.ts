@@ -16,12 +16,35 @@
  *   retried, not failed at once — preemptible GPU nodes die routinely — but a job that
  *   kills every worker that touches it is failed after the third loss instead of
  *   cycling forever.
+ *
+ * Workers may override lockDuration / stalledInterval (YOTO_LOCK_DURATION_MS /
+ * YOTO_STALLED_INTERVAL_MS, for chaos tests that must recover in seconds); every
+ * worker of a queue must then use the same values, see {@link stallSettings}.
  */
 export const QUEUE_SETTINGS = {
   lockDuration: 60_000,
   stalledInterval: 30_000,
   maxStalledCount: 2,
 } as const;
+
+export interface StallSettings {
+  lockDuration: number;
+  stalledInterval: number;
+  maxStalledCount: number;
+}
+
+/**
+ * QUEUE_SETTINGS with overrides. A stalledInterval longer than lockDuration only
+ * delays recovery; a lockDuration under 1 s cannot be renewed reliably, so both are
+ * refused here rather than discovered as phantom stalls.
+ */
+export function stallSettings(overrides: { lockDuration?: number; stalledInterval?: number } = {}): StallSettings {
+  const lockDuration = overrides.lockDuration ?? QUEUE_SETTINGS.lockDuration;
+  const stalledInterval = overrides.stalledInterval ?? QUEUE_SETTINGS.stalledInterval;
+  if (!(lockDuration >= 1000)) throw new RangeError(`lockDuration must be at least 1000 ms, got ${lockDuration}`);
+  if (!(stalledInterval >= 500 && stalledInterval <= lockDuration)) throw new RangeError(`stalledInterval must be 500 ms .. lockDuration (${lockDuration} ms), got ${stalledInterval}`);
+  return { lockDuration, stalledInterval, maxStalledCount: QUEUE_SETTINGS.maxStalledCount };
+}
 
 /**
  * Retry policy of train jobs: 3 attempts, exponential backoff from 10 s (10 s, 20 s).

@@ -7,3 +7,4 @@ export * from './runs.ts';
 export * from './plan.ts';
 export * from './report.ts';
 export * from './layout.ts';
+export * from './manifest.ts';

@@ -6,6 +6,7 @@
  *   yoto:sweeps                 ZSET  sweepId -> created (ms since epoch)
  *   yoto:sweep:<sweepId>        HASH  name, problem, status, created, totalRuns,
  *                                     aggregateJobId, specKey, planKey, reportKey, error
+ *                                     (train workers poll `status` for paused / cancelled)
  *
  * S3 (one bucket, optional prefix):
  *   sweeps/<sweepId>/spec.json                           the validated spec

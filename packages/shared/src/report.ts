@@ -1,6 +1,12 @@
 /**
  * The aggregate's maths: YOTO against each baseline at each grid λ, and the compute
  * each side spent. Pure; the coordinator stores what this returns.
+ *
+ * Partial sweeps: a run that failed for good (out of attempts, diverged) is passed in
+ * `failed` with its reason. Rows that still have both sides (another seed survived)
+ * stay in `rows` and list the failed runs in `missing`; rows left without a side move
+ * to `incomplete`, with the side(s) they do have and the reasons. The summary counts
+ * both, and every ratio statistic is over the complete rows only.
  */
 import { lambdaLabel, type LambdaPoint } from './lambda.ts';
 import type { SweepPlan } from './plan.ts';
@@ -24,6 +30,28 @@ export interface ReportRow {
   yoto: ReportSide;
   /** yoto.loss / baseline.loss; below 1 means the single YOTO model did better. */
   ratio: number;
+  /** Runs of this row that failed for good (other seeds made up the row). */
+  missing?: ReportMissingRun[];
+}
+
+/** A run with no result, and why. */
+export interface ReportMissingRun {
+  runId: string;
+  kind: 'yoto' | 'baseline';
+  seed: number;
+  reason: string;
+}
+
+/** A grid point that cannot be compared because every run of one side (or both) failed. */
+export interface ReportIncompleteRow {
+  variantId: string;
+  variant: Record<string, string | number | boolean>;
+  lambda: LambdaPoint;
+  inPrior: boolean;
+  /** The side that did finish, or null. */
+  baseline: ReportSide | null;
+  yoto: ReportSide | null;
+  missing: ReportMissingRun[];
 }
 
 export interface ReportVariantSummary {
@@ -57,8 +85,12 @@ export interface Report {
   problem: string;
   generatedAt: string;
   rows: ReportRow[];
+  /** Grid points without a comparison (a side failed for good); empty for a complete sweep. */
+  incomplete: ReportIncompleteRow[];
   variants: ReportVariantSummary[];
   runs: ReportRun[];
+  /** Runs that failed for good, with their reasons. */
+  failedRuns: ReportMissingRun[];
   summary: {
     meanRatio: number;
     maxRatio: number;
@@ -67,7 +99,13 @@ export interface Report {
     baselineComputeSeconds: number;
     /** baselineComputeSeconds / yotoComputeSeconds: how many times cheaper one YOTO run is than its grid. */
     computeSaving: number;
+    /** Runs with a result. */
     runs: number;
+    /** Runs that failed for good. */
+    failedRuns: number;
+    /** Rows compared / grid points without a comparison. */
+    complete: number;
+    missing: number;
   };
 }
 
@@ -80,36 +118,63 @@ function meanTerms(list: Record<string, number>[]): Record<string, number> {
   return out;
 }
 
-export function buildReport(plan: SweepPlan, results: RunResult[], inPrior: (variantId: string, p: LambdaPoint) => boolean, now = new Date()): Report {
+export function buildReport(
+  plan: SweepPlan,
+  results: RunResult[],
+  inPrior: (variantId: string, p: LambdaPoint) => boolean,
+  now = new Date(),
+  failed: ReadonlyMap<string, string> = new Map(),
+): Report {
   const byRun = new Map(results.map((r) => [r.runId, r]));
-  const missing = plan.runs.filter((r) => !byRun.has(r.runId)).map((r) => r.runId);
+  const missing = plan.runs.filter((r) => !byRun.has(r.runId) && !failed.has(r.runId)).map((r) => r.runId);
   if (missing.length) throw new YotoError('NOT_FOUND', `results missing for ${missing.length} run(s): ${missing.slice(0, 5).join(', ')}`);
+  const failedRuns: ReportMissingRun[] = plan.runs
+    .filter((r) => !byRun.has(r.runId))
+    .map((r) => ({ runId: r.runId, kind: r.kind, seed: r.seed, reason: failed.get(r.runId) ?? 'no result' }));
   const rows: ReportRow[] = [];
+  const incomplete: ReportIncompleteRow[] = [];
   const variants: ReportVariantSummary[] = [];
   for (const v of plan.variants) {
     const vr = results.filter((r) => r.variantId === v.variantId);
     const yotos = vr.filter((r) => r.kind === 'yoto');
     const bases = vr.filter((r) => r.kind === 'baseline');
+    const vFailed = plan.runs.filter((r) => r.variantId === v.variantId && !byRun.has(r.runId));
     const vRows: ReportRow[] = [];
     for (const point of plan.grid) {
       const k = key(point);
       const atPoint = bases.filter((b) => b.fixedLambda && key(b.fixedLambda) === k);
       const bEvals = atPoint.map((b) => b.evals.find((e) => key(e.lambda) === k));
       const yEvals = yotos.map((y) => y.evals.find((e) => key(e.lambda) === k));
-      if (bEvals.some((e) => !e) || yEvals.some((e) => !e) || !bEvals.length || !yEvals.length) {
+      if (bEvals.some((e) => !e) || yEvals.some((e) => !e)) {
         throw new YotoError('NOT_FOUND', `no evaluation at ${lambdaLabel(point)} for variant ${v.variantId}`);
       }
+      const rowMissing = failedRuns.filter((m) => vFailed.some((r) => r.runId === m.runId && (r.kind === 'yoto' || (r.fixedLambda && key(r.fixedLambda) === k))));
       const b = bEvals as NonNullable<(typeof bEvals)[number]>[];
       const y = yEvals as NonNullable<(typeof yEvals)[number]>[];
-      const baseline = { runIds: atPoint.map((r) => r.runId), loss: mean(b.map((e) => e.loss)), terms: meanTerms(b.map((e) => e.terms)) };
-      const yoto = { runIds: yotos.map((r) => r.runId), loss: mean(y.map((e) => e.loss)), terms: meanTerms(y.map((e) => e.terms)) };
-      vRows.push({ variantId: v.variantId, variant: v.assignment, lambda: point, inPrior: inPrior(v.variantId, point), seeds: Math.min(b.length, y.length), baseline, yoto, ratio: yoto.loss / baseline.loss });
+      const baseline = b.length ? { runIds: atPoint.map((r) => r.runId), loss: mean(b.map((e) => e.loss)), terms: meanTerms(b.map((e) => e.terms)) } : null;
+      const yoto = y.length ? { runIds: yotos.map((r) => r.runId), loss: mean(y.map((e) => e.loss)), terms: meanTerms(y.map((e) => e.terms)) } : null;
+      if (!baseline || !yoto) {
+        if (!rowMissing.length) throw new YotoError('NOT_FOUND', `no evaluation at ${lambdaLabel(point)} for variant ${v.variantId}`);
+        incomplete.push({ variantId: v.variantId, variant: v.assignment, lambda: point, inPrior: inPrior(v.variantId, point), baseline, yoto, missing: rowMissing });
+        continue;
+      }
+      vRows.push({
+        variantId: v.variantId,
+        variant: v.assignment,
+        lambda: point,
+        inPrior: inPrior(v.variantId, point),
+        seeds: Math.min(b.length, y.length),
+        baseline,
+        yoto,
+        ratio: yoto.loss / baseline.loss,
+        ...(rowMissing.length ? { missing: rowMissing } : {}),
+      });
     }
     rows.push(...vRows);
     const yc = yotos.reduce((s, r) => s + r.computeSeconds, 0);
     const bc = bases.reduce((s, r) => s + r.computeSeconds, 0);
     const ratios = vRows.map((r) => r.ratio);
-    variants.push({ variantId: v.variantId, variant: v.assignment, meanRatio: mean(ratios), maxRatio: Math.max(...ratios), yotoComputeSeconds: yc, baselineComputeSeconds: bc, computeSaving: bc / Math.max(yc, 1e-9) });
+    variants.push({ variantId: v.variantId, variant: v.assignment, meanRatio: ratios.length ? mean(ratios) : NaN, maxRatio: ratios.length ? Math.max(...ratios) : NaN, yotoComputeSeconds: yc, baselineComputeSeconds: bc, computeSaving: bc / Math.max(yc, 1e-9) });
   }
   const ratios = rows.map((r) => r.ratio);
   const worstRow = rows.reduce<ReportRow | null>((w, r) => (!w || r.ratio > w.ratio ? r : w), null);
@@ -122,9 +187,12 @@ export function buildReport(plan: SweepPlan, results: RunResult[], inPrior: (var
     problem: plan.problem,
     generatedAt: now.toISOString(),
     rows,
+    incomplete,
     variants,
-    runs: plan.runs.map((p) => {
-      const r = byRun.get(p.runId) as RunResult;
+    failedRuns,
+    runs: plan.runs.flatMap((p) => {
+      const r = byRun.get(p.runId);
+      if (!r) return [];
       return {
         runId: r.runId,
         kind: r.kind,
@@ -140,13 +208,16 @@ export function buildReport(plan: SweepPlan, results: RunResult[], inPrior: (var
       };
     }),
     summary: {
-      meanRatio: mean(ratios),
-      maxRatio: Math.max(...ratios),
+      meanRatio: ratios.length ? mean(ratios) : NaN,
+      maxRatio: ratios.length ? Math.max(...ratios) : NaN,
       worst: worstRow ? { variantId: worstRow.variantId, lambda: worstRow.lambda, ratio: worstRow.ratio } : null,
       yotoComputeSeconds: yc,
       baselineComputeSeconds: bc,
       computeSaving: bc / Math.max(yc, 1e-9),
       runs: results.length,
+      failedRuns: failedRuns.length,
+      complete: rows.length,
+      missing: incomplete.length,
     },
   };
 }
@@ -158,7 +229,12 @@ export function renderReportMarkdown(r: Report): string {
   const termNames = Object.keys(r.rows[0]?.baseline.terms ?? {});
   const lines: string[] = [];
   lines.push(`# yoto report: ${r.name}`, '');
+  const failedRuns = r.failedRuns ?? [];
+  const incomplete = r.incomplete ?? [];
   lines.push(`Sweep \`${r.sweepId}\` · problem \`${r.problem}\` · ${r.summary.runs} runs · generated ${r.generatedAt}`, '');
+  if (failedRuns.length) {
+    lines.push(`> **Partial sweep:** ${failedRuns.length} run(s) failed for good; ${incomplete.length} grid point(s) have no comparison (marked MISSING below).`, '');
+  }
   lines.push('## Verdict', '');
   lines.push(`- Mean YOTO/baseline loss ratio: **${fmt(r.summary.meanRatio)}**, worst **${fmt(r.summary.maxRatio)}**` + (r.summary.worst ? ` (variant ${r.summary.worst.variantId}, ${lambdaLabel(r.summary.worst.lambda)})` : ''));
   lines.push(`- Compute: YOTO ${fmt(r.summary.yotoComputeSeconds, 1)} s vs baselines ${fmt(r.summary.baselineComputeSeconds, 1)} s — one YOTO model costs **${fmt(1 / r.summary.computeSaving, 3)}×** its grid (saving ${fmt(r.summary.computeSaving, 2)}×).`);
@@ -168,7 +244,16 @@ export function renderReportMarkdown(r: Report): string {
   lines.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
   for (const row of r.rows) {
     const cells = [row.variantId, lambdaLabel(row.lambda), row.inPrior ? 'yes' : 'no', fmt(row.baseline.loss), fmt(row.yoto.loss), fmt(row.ratio), ...termNames.flatMap((t) => [fmt(row.baseline.terms[t] ?? NaN), fmt(row.yoto.terms[t] ?? NaN)])];
+    lines.push(`| ${cells.join(' | ')}${row.missing?.length ? ` (missing: ${row.missing.map((m) => m.runId).join(', ')})` : ''} |`);
+  }
+  for (const row of incomplete) {
+    const side = (s: ReportSide | null) => (s ? fmt(s.loss) : 'MISSING');
+    const cells = [row.variantId, lambdaLabel(row.lambda), row.inPrior ? 'yes' : 'no', side(row.baseline), side(row.yoto), 'MISSING', ...termNames.flatMap(() => ['', ''])];
     lines.push(`| ${cells.join(' | ')} |`);
+  }
+  if (failedRuns.length) {
+    lines.push('', '## Failed runs', '', '| run | kind | seed | reason |', '|---|---|---|---|');
+    for (const m of failedRuns) lines.push(`| ${m.runId} | ${m.kind} | ${m.seed} | ${m.reason.replace(/[|\n]/g, ' ').slice(0, 200)} |`);
   }
   lines.push('', '## Per variant', '');
   lines.push('| variant | mean ratio | max ratio | YOTO s | baselines s | saving |', '|---|---|---|---|---|---|');

@@ -7,6 +7,10 @@
  *   YOTO_CONCURRENCY  runs trained at once                (default 1: one per GPU / core group)
  *   YOTO_WORKER_NAME  shown in progress and results       (default <hostname>-<pid>)
  *   YOTO_KEEP_CHECKPOINTS  checkpoint directories kept per run (default 2)
+ *   YOTO_LOCK_DURATION_MS    job lock; a dead worker's job is recovered within
+ *                            lock + 2 × stalled interval   (default 60000)
+ *   YOTO_STALLED_INTERVAL_MS how often stalled jobs are looked for (default 30000)
+ *                            Every worker of a queue must use the same two values.
  * SIGTERM / SIGINT: running jobs checkpoint and go back to the queue, then the process
  * exits; a second signal forces.
  */
@@ -22,6 +26,11 @@ const WorkerEnvSchema = z.object({
   YOTO_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   YOTO_WORKER_NAME: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
   YOTO_KEEP_CHECKPOINTS: z.coerce.number().int().min(1).max(100).default(2),
+  YOTO_LOCK_DURATION_MS: z.coerce.number().int().min(1000).max(3_600_000).optional(),
+  YOTO_STALLED_INTERVAL_MS: z.coerce.number().int().min(500).max(3_600_000).optional(),
+}).refine((e) => (e.YOTO_STALLED_INTERVAL_MS ?? 30_000) <= (e.YOTO_LOCK_DURATION_MS ?? 60_000), {
+  path: ['YOTO_STALLED_INTERVAL_MS'],
+  message: 'must not exceed YOTO_LOCK_DURATION_MS (default 60000)',
 });
 
 async function main(): Promise<void> {
@@ -50,6 +59,8 @@ async function main(): Promise<void> {
     concurrency: env.YOTO_CONCURRENCY,
     backend: env.YOTO_BACKEND,
     keepCheckpoints: env.YOTO_KEEP_CHECKPOINTS,
+    ...(env.YOTO_LOCK_DURATION_MS ? { lockDurationMs: env.YOTO_LOCK_DURATION_MS } : {}),
+    ...(env.YOTO_STALLED_INTERVAL_MS ? { stalledIntervalMs: env.YOTO_STALLED_INTERVAL_MS } : {}),
     ...(env.YOTO_THREADS ? { threads: env.YOTO_THREADS } : {}),
   });
   await worker.waitUntilReady();

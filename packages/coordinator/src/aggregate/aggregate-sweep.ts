@@ -3,7 +3,8 @@
  * the report out. Every way the input can be impossible (a result that does not
  * parse, a run the plan does not know, a result missing) is an AggregateInputError
  * naming the run, which the worker turns into an UnrecoverableError: retrying cannot
- * fix it.
+ * fix it. A run that failed for good is not missing: it arrives in `failures`
+ * (BullMQ's ignored child failures, keyed like the values) and the report marks it.
  */
 import { buildReport, inSupport, parseRunResult, ValidationError, YotoError, type LambdaPoint, type Report, type RunResult, type SweepPlan } from '@yoto/shared';
 
@@ -20,8 +21,8 @@ export function runIdFromChildKey(key: string, sweepId: string): string {
   return jobId.startsWith(`${sweepId}.`) ? jobId.slice(sweepId.length + 1) : jobId;
 }
 
-/** Parses and cross-checks every child's return value against the plan. */
-export function parseChildResults(plan: SweepPlan, values: Record<string, unknown>): RunResult[] {
+/** Parses and cross-checks every child's return value against the plan; runs in `failed` may lack one. */
+export function parseChildResults(plan: SweepPlan, values: Record<string, unknown>, failed: ReadonlyMap<string, string> = new Map()): RunResult[] {
   const planned = new Map(plan.runs.map((r) => [r.runId, r]));
   const results: RunResult[] = [];
   const seen = new Set<string>();
@@ -42,7 +43,7 @@ export function parseChildResults(plan: SweepPlan, values: Record<string, unknow
     seen.add(runId);
     results.push(result);
   }
-  const missing = plan.runs.filter((r) => !seen.has(r.runId)).map((r) => r.runId);
+  const missing = plan.runs.filter((r) => !seen.has(r.runId) && !failed.has(r.runId)).map((r) => r.runId);
   if (missing.length) throw new AggregateInputError(`no result for ${missing.length} run(s): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`);
   return results;
 }
@@ -63,10 +64,16 @@ export function priorMembership(plan: SweepPlan): (variantId: string, p: LambdaP
   };
 }
 
-export function aggregateSweep(plan: SweepPlan, childValues: Record<string, unknown>, now = new Date()): Report {
-  const results = parseChildResults(plan, childValues);
+/** Child job key -> failure reason, as `job.getIgnoredChildrenFailures()` returns it, by run id. */
+export function failedRuns(sweepId: string, failures: Record<string, string>): Map<string, string> {
+  return new Map(Object.entries(failures).map(([k, reason]) => [runIdFromChildKey(k, sweepId), reason || 'failed']));
+}
+
+export function aggregateSweep(plan: SweepPlan, childValues: Record<string, unknown>, now = new Date(), childFailures: Record<string, string> = {}): Report {
+  const failed = failedRuns(plan.sweepId, childFailures);
+  const results = parseChildResults(plan, childValues, failed);
   try {
-    return buildReport(plan, results, priorMembership(plan), now);
+    return buildReport(plan, results, priorMembership(plan), now, failed);
   } catch (err) {
     // buildReport only throws on input that cannot be reported (an evaluation missing).
     throw new AggregateInputError(err instanceof Error ? err.message : String(err), { cause: err });

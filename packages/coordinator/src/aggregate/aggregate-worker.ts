@@ -1,8 +1,10 @@
 /**
  * The aggregate processor: a BullMQ worker on `QUEUES.aggregate`. A sweep's aggregate
- * job becomes processable when every train job (its children) has completed; it
- * compares YOTO with the baselines and writes report.{json,md,html} to S3
- * (`s3Keys.report`), then marks the sweep completed in its Redis hash.
+ * job becomes processable when every train job (its children) has completed or failed
+ * for good (children carry `ignoreDependencyOnFailure`); it compares YOTO with the
+ * baselines — rows whose runs failed are marked missing — and writes
+ * report.{json,md,html} to S3 (`s3Keys.report`), then the sweep's manifest.json
+ * (every artifact with size and sha256), then marks the sweep completed.
  *
  * Impossible input (a result that does not parse, a plan that is not there) fails the
  * job with UnrecoverableError naming the run; S3 and Redis hiccups throw ordinary
@@ -14,6 +16,7 @@ import { QUEUES, YotoError, parseAggregatePayload, redisKeys, renderReportMarkdo
 import { QUEUE_SETTINGS, createRedis, type Logger, type ObjectStore } from '@yoto/runtime';
 import { AggregateInputError, aggregateSweep } from './aggregate-sweep.ts';
 import { renderReportHtml } from './report-html.ts';
+import { writeManifest } from './sweep-manifest.ts';
 
 export interface AggregateWorkerOptions {
   /**
@@ -115,9 +118,10 @@ export class AggregateWorker {
     if (plan.sweepId !== sweepId) throw new UnrecoverableError(`stored plan ${s3Keys.plan(sweepId)} is for sweep ${plan.sweepId}`);
 
     const values = await job.getChildrenValues<unknown>();
+    const failures = await job.getIgnoredChildrenFailures();
     let report;
     try {
-      report = aggregateSweep(plan, values);
+      report = aggregateSweep(plan, values, new Date(), failures);
     } catch (err) {
       if (err instanceof AggregateInputError) throw new UnrecoverableError(err.message);
       throw err;
@@ -127,6 +131,8 @@ export class AggregateWorker {
     await this.opts.store.putJson(reportKey, report);
     await this.opts.store.put(s3Keys.report(sweepId, 'md'), renderReportMarkdown(report), { contentType: 'text/markdown; charset=utf-8' });
     await this.opts.store.put(s3Keys.report(sweepId, 'html'), renderReportHtml(report), { contentType: 'text/html; charset=utf-8' });
+    const manifest = await writeManifest(this.opts.store, sweepId);
+    log?.info({ artifacts: manifest.artifacts.length }, 'manifest written');
     await this.redis.multi().hset(key, { status: 'completed', reportKey }).hdel(key, 'error').exec();
     const summary: AggregateSummary = {
       sweepId,

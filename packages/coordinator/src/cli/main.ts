@@ -15,13 +15,16 @@ import { register as registerSubmit } from './commands/submit.ts';
 import { register as registerStatus } from './commands/status.ts';
 import { register as registerReport } from './commands/report.ts';
 import { register as registerCancel } from './commands/cancel.ts';
+import { register as registerPause } from './commands/pause.ts';
 import { register as registerDemo } from './commands/demo.ts';
 import { register as registerUp } from './commands/up.ts';
 import { register as registerWorker } from './commands/worker.ts';
+import { register as registerWatch } from './commands/watch.ts';
+import { register as registerDashboard } from './commands/dashboard.ts';
 
 type RegisterCommand = (program: Command, ctx: CliContext) => void;
 
-const COMMANDS: RegisterCommand[] = [registerValidate, registerSubmit, registerStatus, registerReport, registerCancel, registerDemo, registerUp, registerWorker];
+const COMMANDS: RegisterCommand[] = [registerValidate, registerSubmit, registerStatus, registerWatch, registerReport, registerCancel, registerPause, registerDemo, registerUp, registerWorker, registerDashboard];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('yoto')

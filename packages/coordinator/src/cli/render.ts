@@ -96,6 +96,7 @@ export function renderSpecSummary(spec: SweepSpec, plan: SweepPlan): string {
 
 const STATUS_COLOUR: Record<SweepStatus, (s: string) => string> = {
   queued: pc.dim,
+  paused: pc.yellow,
   running: pc.cyan,
   aggregating: pc.cyan,
   completed: pc.green,

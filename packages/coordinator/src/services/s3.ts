@@ -33,6 +33,13 @@ export interface EmbeddedS3Options {
    * @defaultValue `yoto`
    */
   bucket?: string;
+  /**
+   * Credentials to register instead of fresh random ones — to start the server again
+   * on the same `port` and `dir` (an outage in a chaos test) without the clients
+   * that hold the old ones noticing anything but the gap. Both or neither.
+   * @defaultValue random per start
+   */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
   /** @defaultValue no logging */
   log?: Logger;
 }
@@ -59,8 +66,8 @@ export async function startEmbeddedS3(opts: EmbeddedS3Options = {}): Promise<Emb
   const dir = resolve(opts.dir ?? '.yoto/s3');
   const bucket = opts.bucket ?? 'yoto';
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const accessKeyId = `YOTO${randomBytes(8).toString('hex').toUpperCase()}`;
-  const secretAccessKey = randomBytes(24).toString('base64url');
+  const accessKeyId = opts.credentials?.accessKeyId ?? `YOTO${randomBytes(8).toString('hex').toUpperCase()}`;
+  const secretAccessKey = opts.credentials?.secretAccessKey ?? randomBytes(24).toString('base64url');
   DUMMY_ACCOUNT.createKeyPair(accessKeyId, secretAccessKey);
 
   const server = new S3rver({

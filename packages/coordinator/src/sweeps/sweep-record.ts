@@ -19,8 +19,9 @@ import type { RunProgress } from '@yoto/shared';
 /**
  * What the hash says. `queued` covers everything between enqueue and the aggregate's
  * result; the live phase (running, aggregating, failed) is derived from BullMQ state.
+ * `paused` holds the sweep's runs back (workers poll it) until `resume`.
  */
-export type StoredSweepStatus = 'queued' | 'completed' | 'failed' | 'cancelled' | 'failed-to-enqueue';
+export type StoredSweepStatus = 'queued' | 'paused' | 'completed' | 'failed' | 'cancelled' | 'failed-to-enqueue';
 
 /** Stored status refined with what the jobs say right now. */
 export type SweepStatus = StoredSweepStatus | 'running' | 'aggregating';
@@ -41,7 +42,7 @@ export interface SweepRecord {
   error: string | null;
 }
 
-const STORED: ReadonlySet<string> = new Set<StoredSweepStatus>(['queued', 'completed', 'failed', 'cancelled', 'failed-to-enqueue']);
+const STORED: ReadonlySet<string> = new Set<StoredSweepStatus>(['queued', 'paused', 'completed', 'failed', 'cancelled', 'failed-to-enqueue']);
 
 /** Reads a hash as returned by HGETALL; null when the hash does not exist. */
 export function parseSweepRecord(sweepId: string, h: Record<string, string>): SweepRecord | null {
@@ -95,14 +96,14 @@ export function emptyCounts(): Record<RunState, number> {
 }
 
 /**
- * The live status: terminal stored statuses win; otherwise a failed aggregate or a
- * child out of attempts means failed, a running aggregate means aggregating, and any
- * started run means running.
+ * The live status: stored statuses other than `queued` win; otherwise a failed
+ * aggregate means failed, a running aggregate means aggregating, and any started run
+ * means running. A run out of attempts does not fail the sweep: the aggregate still
+ * reports what completed (partial sweep).
  */
 export function deriveStatus(record: SweepRecord, aggregateState: RunState, runs: readonly Pick<RunStatusRow, 'state' | 'attemptsMade' | 'maxAttempts'>[]): SweepStatus {
   if (record.status !== 'queued') return record.status;
   if (aggregateState === 'failed') return 'failed';
-  if (runs.some((r) => r.state === 'failed' && r.attemptsMade >= r.maxAttempts)) return 'failed';
   if (aggregateState === 'completed') return 'completed';
   if (aggregateState === 'active') return 'aggregating';
   if (runs.some((r) => r.state === 'active' || r.state === 'completed' || r.attemptsMade > 0)) return 'running';

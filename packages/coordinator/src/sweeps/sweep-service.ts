@@ -7,6 +7,20 @@
  * aggregate job and every train job into Redis atomically. Ids are deterministic
  * (sweepId from the spec's hash, job ids from `jobIds`), so resubmitting the same spec
  * finds the sweep and enqueues nothing.
+ *
+ * Partial sweeps: train children carry BullMQ's `ignoreDependencyOnFailure` (not
+ * `failParentOnFailure`): a run that fails for good (out of attempts, diverged) is
+ * recorded among the parent's ignored failures and the aggregate still runs once every
+ * other run is done; it reads the failures with `job.getIgnoredChildrenFailures()` and
+ * the report marks the rows that lost a side. One bad λ no longer throws away the
+ * rest of the grid.
+ *
+ * Pause / cancel are a status in the sweep hash that workers poll at progress ticks
+ * (and check before starting a run): `paused` makes a running run checkpoint and park
+ * itself in the delayed set, and a waiting run park as soon as a worker picks it
+ * (PARK_MS, then re-checked); `resume` sets the status back and promotes the parked
+ * jobs. `cancelled` makes running runs checkpoint and fail without retry, and `cancel`
+ * removes every job that is not running.
  */
 import { FlowProducer, Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -92,8 +106,20 @@ export interface WaitOptions {
 export interface CancelResult {
   /** Jobs removed (children and the aggregate). */
   removed: number;
-  /** Runs that were active and finish on their own; their results are discarded. */
+  /** Runs that were active: their workers see the cancellation within seconds, checkpoint and stop. */
   active: number;
+}
+
+export interface PauseResult {
+  /** Runs that were active: they checkpoint and park within seconds. */
+  active: number;
+  /** Runs not yet finished (waiting, delayed or active) that the pause holds back. */
+  held: number;
+}
+
+export interface ResumeResult {
+  /** Parked (delayed) runs moved back to the queue now. */
+  promoted: number;
 }
 
 const JOB_STATES: ReadonlySet<string> = new Set(['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed', 'waiting-children']);
@@ -205,9 +231,9 @@ export class SweepService {
             // Results stay readable for the aggregate (getChildrenValues) and `status`.
             removeOnComplete: false,
             removeOnFail: false,
-            // A run out of attempts fails the sweep at once instead of leaving the
-            // aggregate waiting for a child that will never complete.
-            failParentOnFailure: true,
+            // A run out of attempts is recorded on the parent, which still aggregates
+            // what completed (partial sweep, see the header).
+            ignoreDependencyOnFailure: true,
           },
         })),
       });
@@ -342,7 +368,8 @@ export class SweepService {
   /**
    * Cancels a sweep: marks it cancelled (so an aggregate that still starts refuses to
    * run), removes the aggregate job and every run that is not active. Active runs are
-   * locked by their workers; they finish on their own and their results are ignored.
+   * locked by their workers, which poll the status: they checkpoint, stop, and fail
+   * without retry ("sweep cancelled") within seconds.
    */
   async cancel(sweepId: string): Promise<CancelResult> {
     const key = redisKeys.sweep(sweepId);
@@ -379,6 +406,47 @@ export class SweepService {
     if ((await this.aggregateQueue.getJobState(aggId)) !== 'unknown' && (await this.aggregateQueue.remove(aggId, { removeChildren: false })) === 1) removed += 1;
     this.log?.info({ sweepId, removed, active }, 'sweep cancelled');
     return { removed, active };
+  }
+
+  /**
+   * Pauses a sweep: running runs checkpoint and park themselves (workers poll the
+   * status), waiting runs are parked when a worker picks them. Nothing is lost and no
+   * attempt is burned; `resume` continues every run from its checkpoint.
+   */
+  async pause(sweepId: string): Promise<PauseResult> {
+    const record = await this.record(sweepId);
+    if (!record) throw new YotoError('NOT_FOUND', `no sweep ${sweepId}`);
+    if (record.status !== 'queued' && record.status !== 'paused') throw new YotoError('CONFLICT', `sweep ${sweepId} is ${record.status}; only a queued or running sweep can be paused`);
+    await this.redis.hset(redisKeys.sweep(sweepId), { status: 'paused' });
+    const states = await this.trainStates(sweepId);
+    const active = states.filter((s) => s.state === 'active').length;
+    const held = states.filter((s) => s.state !== 'completed' && s.state !== 'failed' && s.state !== 'unknown').length;
+    this.log?.info({ sweepId, active, held }, 'sweep paused');
+    return { active, held };
+  }
+
+  /** Resumes a paused sweep: its parked runs go back to the queue at once. */
+  async resume(sweepId: string): Promise<ResumeResult> {
+    const record = await this.record(sweepId);
+    if (!record) throw new YotoError('NOT_FOUND', `no sweep ${sweepId}`);
+    if (record.status !== 'paused') throw new YotoError('CONFLICT', `sweep ${sweepId} is ${record.status}, not paused`);
+    await this.redis.hset(redisKeys.sweep(sweepId), { status: 'queued' });
+    let promoted = 0;
+    for (const { id, state } of await this.trainStates(sweepId)) {
+      if (state !== 'delayed') continue;
+      const job = await this.trainQueue.getJob(id);
+      // A job that left the delayed set meanwhile is already on its way.
+      if (job && (await job.promote().then(() => true, () => false))) promoted += 1;
+    }
+    this.log?.info({ sweepId, promoted }, 'sweep resumed');
+    return { promoted };
+  }
+
+  private async trainStates(sweepId: string): Promise<{ id: string; state: string }[]> {
+    const plan = await this.plan(sweepId);
+    const ids = plan.runs.map((r) => jobIds.train(sweepId, r.runId));
+    const states = await Promise.all(ids.map((id) => this.trainQueue.getJobState(id)));
+    return ids.map((id, i) => ({ id, state: states[i] ?? 'unknown' }));
   }
 
   /** Closes the BullMQ clients and, when the service opened it, the Redis connection. Idempotent. */

@@ -11,6 +11,7 @@
  */
 import type { BackendPreference } from '../backend/index.ts';
 import type { EvalPoint, RunPayload } from '@yoto/shared';
+import type { TrainProgress } from '../engine/trainer.ts';
 
 export interface StartMessage {
   type: 'start';
@@ -34,14 +35,8 @@ export interface ReadyMessage {
   flopsPerExample: number;
   resumedFromStep: number | null;
 }
-export interface ProgressMessage {
+export interface ProgressMessage extends TrainProgress {
   type: 'progress';
-  step: number;
-  totalSteps: number;
-  loss: number;
-  terms: Record<string, number>;
-  examplesPerSecond: number;
-  lr: number;
 }
 export interface CheckpointMessage {
   type: 'checkpoint';

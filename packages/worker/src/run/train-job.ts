@@ -1,8 +1,20 @@
 /**
  * One train job, from payload to stored result, on the main thread: resume from the
  * latest checkpoint, drive the training thread, store checkpoints as they come, and
- * upload the final artifacts before returning. `final/result.json` is written last;
+ * upload the final artifacts before returning. `final/result.json` is written last,
+ * after every other final object has been read back (size and sha256) from the store;
  * a redelivered job that finds it returns the stored result instead of training.
+ *
+ * Every store write waits out outages (withStoreRetry, ≈2 min) before failing the
+ * attempt: a checkpoint or a final upload is never dropped because S3 blinked.
+ *
+ * A run ends early in three ways, each after storing a checkpoint:
+ * - the worker stops (SIGTERM): the job goes back to the queue (moveToDelayed, no
+ *   attempt burned) and any worker resumes it;
+ * - its sweep is paused (`yoto pause`, sweep hash status `paused`, polled at progress
+ *   ticks): the job is parked in the delayed set (PARK_MS, then re-checked); `yoto
+ *   resume` promotes it;
+ * - its sweep is cancelled (status `cancelled`): the job fails with UnrecoverableError.
  */
 import { hostname } from 'node:os';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
@@ -12,11 +24,12 @@ import {
   RunResultSchema,
   s3Keys,
   ValidationError,
+  YotoError,
   type RunPayload,
   type RunProgress,
   type RunResult,
 } from '@yoto/shared';
-import type { Logger, ObjectStore } from '@yoto/runtime';
+import { withStoreRetry, type Logger, type ObjectStore, type StoredObject, type StoreRetryOptions } from '@yoto/runtime';
 import type { BackendPreference } from '../backend/index.ts';
 import { CheckpointStore } from '../storage/checkpoint-store.ts';
 import type { FromThread, ReadyMessage } from './protocol.ts';
@@ -34,7 +47,27 @@ export interface TrainJobContext {
   keepCheckpoints?: number;
   /** Minimum milliseconds between progress updates to Redis. @defaultValue 1000 */
   progressIntervalMs?: number;
+  /**
+   * Reads the sweep's stored status (`yoto:sweep:<id>` field `status`), polled at
+   * start and at most every `controlIntervalMs` while training, so that pause and
+   * cancel reach running jobs. @defaultValue never paused or cancelled
+   */
+  sweepStatus?: (sweepId: string) => Promise<string | null>;
+  /** @defaultValue 2000 */
+  controlIntervalMs?: number;
+  /** How long store writes wait out an outage. @defaultValue withStoreRetry's (≈2 min) */
+  storeRetry?: StoreRetryOptions;
 }
+
+/**
+ * How long a paused sweep's job is parked in the delayed set before a worker looks at
+ * the status again. `resume` promotes parked jobs at once; the re-check only bounds
+ * the wait of a job parked in the instant between resume's status write and its
+ * promote pass.
+ */
+export const PARK_MS = 60_000;
+
+type StopReason = 'shutdown' | 'paused' | 'cancelled';
 
 interface MetricLine {
   step: number;
@@ -68,13 +101,48 @@ async function readMetrics(store: ObjectStore, key: string, upToStep: number): P
 
 const metricsText = (lines: MetricLine[]) => lines.map((l) => JSON.stringify(l)).join('\n') + (lines.length ? '\n' : '');
 
+/** Reads a final object back and checks it is the one written (size and sha256). */
+async function verifyStored(store: ObjectStore, o: StoredObject): Promise<void> {
+  const head = await store.head(o.key);
+  if (!head) throw new YotoError('STORE_ERROR', `final artifact ${o.key} is not in the store after upload`);
+  if (head.size !== o.size || head.sha256 !== o.sha256) {
+    throw new YotoError('STORE_ERROR', `final artifact ${o.key} reads back as ${head.size} bytes / sha256 ${head.sha256?.slice(0, 12) ?? 'none'}…, wrote ${o.size} / ${o.sha256.slice(0, 12)}…`);
+  }
+}
+
+async function hasStopped(job: Job, token: string | undefined, reason: StopReason): Promise<never> {
+  if (reason === 'cancelled') throw new UnrecoverableError('sweep cancelled');
+  // Back to the queue without burning an attempt; another worker resumes from the checkpoint.
+  await job.moveToDelayed(Date.now() + (reason === 'paused' ? PARK_MS : 500), token);
+  throw new DelayedError();
+}
+
 export async function runTrainJob(job: Job, token: string | undefined, ctx: TrainJobContext): Promise<RunResult> {
   const payload = parsePayloadOrFail(job.data);
   const { sweepId, runId } = payload;
   const log = ctx.log.child({ sweepId, runId, jobId: job.id, attempt: job.attemptsMade + 1 });
   const store = ctx.store;
+  const patient = <T>(what: string, fn: () => Promise<T>) => withStoreRetry(what, fn, { log, ...ctx.storeRetry });
 
-  const stored = await store.getJsonIfExists(s3Keys.finalResult(sweepId, runId));
+  const control = async (): Promise<StopReason | null> => {
+    if (!ctx.sweepStatus) return null;
+    const status = await ctx.sweepStatus(sweepId);
+    return status === 'cancelled' ? 'cancelled' : status === 'paused' ? 'paused' : null;
+  };
+  const early = await control();
+  if (early) {
+    log.info({ sweep: early }, 'sweep is not running; not starting this run');
+    await hasStopped(job, token, early);
+  }
+
+  const resultKey = s3Keys.finalResult(sweepId, runId);
+  // A torn or tampered result.json (bad JSON, sha256 mismatch) counts as no result: train again.
+  const stored = await patient(resultKey, () =>
+    store.getJsonIfExists(resultKey).catch((err: unknown) => {
+      if (err instanceof SyntaxError || (err instanceof YotoError && err.code === 'CHECKPOINT_CORRUPT')) return { unreadable: true };
+      throw err;
+    }),
+  );
   if (stored) {
     const r = RunResultSchema.safeParse(stored);
     if (r.success) {
@@ -84,10 +152,11 @@ export async function runTrainJob(job: Job, token: string | undefined, ctx: Trai
     log.warn('stored result unreadable; training again');
   }
 
-  const checkpoints = new CheckpointStore(store, sweepId, runId, log, { keep: ctx.keepCheckpoints ?? 2 });
+  const checkpoints = new CheckpointStore(store, sweepId, runId, log, { keep: ctx.keepCheckpoints ?? 2, ...(ctx.storeRetry ? { retry: ctx.storeRetry } : {}) });
   const resume = await checkpoints.loadLatest();
   const metricsKey = s3Keys.metrics(sweepId, runId);
-  const metrics = resume ? await readMetrics(store, metricsKey, resume.entry.step) : [];
+  const metrics = resume ? await patient(metricsKey, () => readMetrics(store, metricsKey, resume.entry.step)) : [];
+  const putMetrics = () => patient(metricsKey, () => store.put(metricsKey, metricsText(metrics), { contentType: 'application/x-ndjson' }));
   const priorSeconds = resume?.entry.computeSeconds ?? 0;
   const priorExamples = resume?.entry.examples ?? 0;
   if (resume) log.info({ step: resume.entry.step }, 'resuming from checkpoint');
@@ -110,8 +179,31 @@ export async function runTrainJob(job: Job, token: string | undefined, ctx: Trai
   });
   await publish({ step: resume?.entry.step ?? 0, totalSteps, examplesPerSecond: 0, terms: {}, loss: NaN, phase: 'loading', ...progressBase(), etaSeconds: null }, true);
 
-  const onStop = () => ctx.thread.send({ type: 'stop' });
+  let stopReason: StopReason | null = null;
+  const stopFor = (reason: StopReason) => {
+    if (stopReason === 'cancelled') return;
+    stopReason = reason;
+    ctx.thread.send({ type: 'stop' });
+  };
+  const onStop = () => stopFor('shutdown');
   ctx.stopSignal.addEventListener('abort', onStop);
+  // Pause/cancel poll: off the message chain, so a slow Redis never holds up checkpoints.
+  let lastControlAt = Date.now();
+  let controlInFlight = false;
+  const pollControl = () => {
+    if (controlInFlight || Date.now() - lastControlAt < (ctx.controlIntervalMs ?? 2000)) return;
+    controlInFlight = true;
+    lastControlAt = Date.now();
+    control()
+      .then((reason) => {
+        if (reason && stopReason !== reason) {
+          log.info({ sweep: reason }, 'sweep no longer running: checkpointing and stopping this run');
+          stopFor(reason);
+        }
+      })
+      .catch((err: unknown) => log.warn({ err }, 'could not read the sweep status'))
+      .finally(() => (controlInFlight = false));
+  };
   let result: RunResult | null = null;
   let handedBack = false;
   const t0 = Date.now();
@@ -124,16 +216,20 @@ export async function runTrainJob(job: Job, token: string | undefined, ctx: Trai
           ready = msg;
           log.info({ backend: msg.backend, resumedFromStep: msg.resumedFromStep }, 'training started');
           if (ctx.stopSignal.aborted) onStop();
+          else if (stopReason) ctx.thread.send({ type: 'stop' });
           return false;
         case 'progress': {
           metrics.push({ step: msg.step, loss: msg.loss, terms: msg.terms, lr: msg.lr, examplesPerSecond: msg.examplesPerSecond, time: new Date().toISOString() });
           const eta = msg.examplesPerSecond > 0 ? ((totalSteps - msg.step) * payload.train.batchSize) / msg.examplesPerSecond : null;
           await publish({ step: msg.step, totalSteps, examplesPerSecond: msg.examplesPerSecond, terms: msg.terms, loss: msg.loss, phase: 'training', ...progressBase(), etaSeconds: eta });
+          pollControl();
           return false;
         }
         case 'checkpoint': {
+          // Metrics first: the curve must always reach at least the step latest.json points
+          // to, or a crash between the two would leave a gap after resume.
+          await putMetrics();
           await checkpoints.save(msg.step, msg.files, { computeSeconds: priorSeconds + msg.seconds, examples: priorExamples + msg.examples });
-          await store.put(metricsKey, metricsText(metrics), { contentType: 'application/x-ndjson' });
           log.debug({ step: msg.step }, 'checkpoint stored');
           ctx.thread.send({ type: 'checkpoint-saved', step: msg.step });
           return false;
@@ -143,17 +239,20 @@ export async function runTrainJob(job: Job, token: string | undefined, ctx: Trai
           throw new Error(msg.message);
         case 'done': {
           if (msg.stopped) {
+            await putMetrics();
             await checkpoints.save(msg.step, msg.files, { computeSeconds: priorSeconds + msg.seconds, examples: priorExamples + msg.examples });
-            await store.put(metricsKey, metricsText(metrics), { contentType: 'application/x-ndjson' });
-            log.info({ step: msg.step }, 'stopped: checkpoint stored, handing the run back to the queue');
+            log.info({ step: msg.step, reason: stopReason ?? 'shutdown' }, 'stopped: checkpoint stored');
             handedBack = true;
             return true;
           }
           await publish({ ...(lastProgress ?? { terms: {}, loss: NaN, examplesPerSecond: 0 }), step: msg.step, totalSteps, phase: 'uploading', ...progressBase(), etaSeconds: 0 }, true);
           const finalDir = s3Keys.finalDir(sweepId, runId);
-          for (const [name, data] of Object.entries(msg.files)) await store.put(finalDir + name, data);
-          await store.putJson(s3Keys.finalEval(sweepId, runId), { runId, kind: payload.kind, fixedLambda: payload.fixedLambda, evals: msg.evals });
-          await store.put(metricsKey, metricsText(metrics), { contentType: 'application/x-ndjson' });
+          const written: StoredObject[] = [];
+          for (const [name, data] of Object.entries(msg.files)) written.push(await patient(finalDir + name, () => store.put(finalDir + name, data)));
+          const evalKey = s3Keys.finalEval(sweepId, runId);
+          written.push(await patient(evalKey, () => store.putJson(evalKey, { runId, kind: payload.kind, fixedLambda: payload.fixedLambda, evals: msg.evals })));
+          written.push(await putMetrics());
+          for (const o of written) await patient(o.key, () => verifyStored(store, o));
           const r = ready as ReadyMessage | null;
           result = parseRunResult({
             version: 1,
@@ -177,8 +276,9 @@ export async function runTrainJob(job: Job, token: string | undefined, ctx: Trai
             resumedFromStep: r?.resumedFromStep ?? null,
             finishedAt: new Date().toISOString(),
           });
-          // Written last: its presence means every other final artifact is stored.
-          await store.putJson(s3Keys.finalResult(sweepId, runId), result);
+          // Written last: its presence means every other final artifact is stored and verified.
+          const res = result;
+          await patient(resultKey, async () => verifyStored(store, await store.putJson(resultKey, res)));
           await publish({ ...(lastProgress ?? { terms: {}, loss: NaN, examplesPerSecond: 0 }), step: msg.step, totalSteps, phase: 'done', ...progressBase(), etaSeconds: 0 }, true);
           return true;
         }
@@ -187,11 +287,7 @@ export async function runTrainJob(job: Job, token: string | undefined, ctx: Trai
   } finally {
     ctx.stopSignal.removeEventListener('abort', onStop);
   }
-  if (handedBack) {
-    // Back to the queue without burning an attempt; another worker resumes from the checkpoint.
-    await job.moveToDelayed(Date.now() + 500, token);
-    throw new DelayedError();
-  }
+  if (handedBack) await hasStopped(job, token, stopReason ?? 'shutdown');
   if (!result) throw new Error('training thread finished without a result');
   log.info({ seconds: (Date.now() - t0) / 1000, steps: (result as RunResult).steps }, 'run complete');
   return result;

@@ -9,8 +9,8 @@
  * terminated at once, and their jobs are recovered by stall detection elsewhere.
  */
 import { Worker, type Job } from 'bullmq';
-import { QUEUES } from '@yoto/shared';
-import { QUEUE_SETTINGS, type Logger, type ObjectStore } from '@yoto/runtime';
+import { QUEUES, redisKeys } from '@yoto/shared';
+import { stallSettings, type Logger, type ObjectStore, type StoreRetryOptions } from '@yoto/runtime';
 import type { Redis } from 'ioredis';
 import type { BackendPreference } from '../backend/index.ts';
 import { runTrainJob } from './train-job.ts';
@@ -32,6 +32,16 @@ export interface TrainWorkerOptions {
   prefix?: string;
   /** Checkpoint directories kept per run. @defaultValue 2 */
   keepCheckpoints?: number;
+  /**
+   * Job lock duration; a crashed worker's job is recovered after at most
+   * lockDuration + 2·stalledInterval. Every worker of the queue must agree.
+   * @defaultValue QUEUE_SETTINGS.lockDuration (60 s)
+   */
+  lockDurationMs?: number;
+  /** How often this worker looks for stalled jobs. @defaultValue QUEUE_SETTINGS.stalledInterval (30 s) */
+  stalledIntervalMs?: number;
+  /** How long store writes wait out an outage. @defaultValue ≈2 min */
+  storeRetry?: StoreRetryOptions;
 }
 
 export class TrainWorker {
@@ -52,9 +62,10 @@ export class TrainWorker {
       connection: opts.connection,
       concurrency,
       prefix: opts.prefix ?? 'bull',
-      lockDuration: QUEUE_SETTINGS.lockDuration,
-      stalledInterval: QUEUE_SETTINGS.stalledInterval,
-      maxStalledCount: QUEUE_SETTINGS.maxStalledCount,
+      ...stallSettings({
+        ...(opts.lockDurationMs ? { lockDuration: opts.lockDurationMs } : {}),
+        ...(opts.stalledIntervalMs ? { stalledInterval: opts.stalledIntervalMs } : {}),
+      }),
       autorun: true,
     });
     this.worker.on('failed', (job, err) => {
@@ -75,6 +86,8 @@ export class TrainWorker {
         thread,
         stopSignal: this.stop.signal,
         ...(this.opts.keepCheckpoints ? { keepCheckpoints: this.opts.keepCheckpoints } : {}),
+        ...(this.opts.storeRetry ? { storeRetry: this.opts.storeRetry } : {}),
+        sweepStatus: (sweepId) => this.opts.connection.hget(redisKeys.sweep(sweepId), 'status'),
       });
     } catch (err) {
       // A thread that failed mid-run may hold half-built state: start the next job on a fresh one.

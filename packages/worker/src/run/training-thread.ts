@@ -64,7 +64,7 @@ async function run(msg: StartMessage): Promise<void> {
       shouldStop: () => stopRequested,
       onProgress: (p) => {
         examples = (p.step - (resumedFromStep ?? 0)) * msg.payload.train.batchSize;
-        send({ type: 'progress', step: p.step, totalSteps: p.totalSteps, loss: p.loss, terms: p.terms, examplesPerSecond: p.examplesPerSecond, lr: p.lr });
+        send({ type: 'progress', ...p });
       },
       onCheckpointDue: async (step) => {
         const files = ownBuffers(serializeState(await trainer.exportState()).files);

@@ -9,12 +9,15 @@
  *     "files": [{ "name", "key", "size", "sha256" }],
  *     "history": [ <older entries of the same shape, newest first> ] }
  *
- * Loading verifies every file's sha256; a corrupt or incomplete checkpoint falls back
- * to the next entry in `history`, loudly. Older checkpoint directories beyond the
- * retention count are deleted after the new pointer is stored.
+ * Loading verifies every file's sha256; a corrupt or incomplete checkpoint (tampered
+ * bytes, a file missing) falls back to the next entry in `history`, loudly. A
+ * transient store error is NOT a reason to fall back — that would silently restart a
+ * run from an older step, or from scratch — it is retried and then thrown. Older
+ * checkpoint directories beyond the retention count are deleted after the new
+ * pointer is stored.
  */
 import { s3Keys, YotoError } from '@yoto/shared';
-import { sha256Hex, type Logger, type ObjectStore } from '@yoto/runtime';
+import { sha256Hex, withStoreRetry, type Logger, type ObjectStore, type StoreRetryOptions } from '@yoto/runtime';
 
 export interface CheckpointEntry {
   step: number;
@@ -37,10 +40,13 @@ export interface LoadedCheckpoint {
 export interface CheckpointStoreOptions {
   /** Checkpoint directories kept (the newest N); older ones are pruned. @defaultValue 2 */
   keep?: number;
+  /** How long writes and reads wait out store outages. @defaultValue withStoreRetry's defaults (≈2 min) */
+  retry?: StoreRetryOptions;
 }
 
 export class CheckpointStore {
   private readonly keep: number;
+  private readonly retry: StoreRetryOptions;
 
   constructor(
     private readonly store: ObjectStore,
@@ -50,6 +56,11 @@ export class CheckpointStore {
     opts: CheckpointStoreOptions = {},
   ) {
     this.keep = Math.max(1, opts.keep ?? 2);
+    this.retry = { log, ...opts.retry };
+  }
+
+  private patient<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return withStoreRetry(what, fn, this.retry);
   }
 
   private get latestKey(): string {
@@ -57,7 +68,7 @@ export class CheckpointStore {
   }
 
   async readPointer(): Promise<LatestPointer | null> {
-    return this.store.getJsonIfExists<LatestPointer>(this.latestKey);
+    return this.patient(this.latestKey, () => this.store.getJsonIfExists<LatestPointer>(this.latestKey));
   }
 
   async save(step: number, files: Record<string, Uint8Array>, meta: { computeSeconds: number; examples: number }): Promise<CheckpointEntry> {
@@ -65,7 +76,7 @@ export class CheckpointStore {
     const stored = [];
     for (const [name, data] of Object.entries(files)) {
       if (!/^[a-z0-9._-]+$/i.test(name)) throw new YotoError('STORE_ERROR', `invalid checkpoint file name ${name}`);
-      const o = await this.store.put(dir + name, data);
+      const o = await this.patient(dir + name, () => this.store.put(dir + name, data));
       stored.push({ name, key: o.key, size: o.size, sha256: o.sha256 });
     }
     const entry: CheckpointEntry = { step, computeSeconds: meta.computeSeconds, examples: meta.examples, createdAt: new Date().toISOString(), files: stored };
@@ -73,7 +84,8 @@ export class CheckpointStore {
     const older = prev ? [stripHistory(prev), ...prev.history].filter((e) => e.step !== step) : [];
     const history = older.slice(0, this.keep - 1);
     const pruned = older.slice(this.keep - 1);
-    await this.store.putJson(this.latestKey, { version: 1, ...entry, history } satisfies LatestPointer);
+    const pointer: LatestPointer = { version: 1, ...entry, history };
+    await this.patient(this.latestKey, () => this.store.putJson(this.latestKey, pointer));
     if (pruned.length) {
       await this.store.deleteMany(pruned.flatMap((e) => e.files.map((f) => f.key))).catch((err: unknown) => {
         this.log.warn({ err }, 'could not prune old checkpoints; they will be retried next time');
@@ -84,14 +96,22 @@ export class CheckpointStore {
 
   /** The newest checkpoint whose files all verify, or null when the run has none. */
   async loadLatest(): Promise<LoadedCheckpoint | null> {
-    const pointer = await this.readPointer();
-    if (!pointer) return null;
-    const candidates = [stripHistory(pointer), ...pointer.history];
+    let candidates: CheckpointEntry[];
+    try {
+      const pointer = await this.readPointer();
+      if (!pointer) return null;
+      candidates = [stripHistory(pointer), ...pointer.history];
+    } catch (err) {
+      const corrupt = err instanceof SyntaxError || (err instanceof YotoError && err.code === 'CHECKPOINT_CORRUPT');
+      if (!corrupt) throw err;
+      this.log.error({ err: { message: err.message }, key: this.latestKey }, 'checkpoint pointer corrupt; rebuilding the candidates from the stored directories');
+      candidates = await this.entriesFromListing();
+    }
     for (const entry of candidates) {
       try {
         const files: Record<string, Uint8Array> = {};
         for (const f of entry.files) {
-          const data = await this.store.get(f.key);
+          const data = await this.patient(f.key, () => this.store.get(f.key));
           if (data.byteLength !== f.size || sha256Hex(data) !== f.sha256) {
             throw new YotoError('CHECKPOINT_CORRUPT', `checkpoint file ${f.key} does not match its recorded sha256`);
           }
@@ -99,11 +119,30 @@ export class CheckpointStore {
         }
         return { entry, files };
       } catch (err) {
-        this.log.error({ err, step: entry.step }, 'checkpoint unusable; falling back to the previous one');
+        // Only what the store says about the checkpoint itself (gone, bytes wrong) falls back.
+        if (!(err instanceof YotoError && (err.code === 'CHECKPOINT_CORRUPT' || err.code === 'NOT_FOUND'))) throw err;
+        this.log.error({ err: { code: err.code, message: err.message }, step: entry.step }, 'checkpoint unusable; falling back to the previous one');
       }
     }
     this.log.error({ runId: this.runId }, 'no usable checkpoint; starting from scratch');
     return null;
+  }
+
+  /** Checkpoint entries rebuilt from the stored directories (newest first), with each file's stored sha256. */
+  private async entriesFromListing(): Promise<CheckpointEntry[]> {
+    const prefix = s3Keys.run(this.sweepId, this.runId) + 'checkpoints/';
+    const dirs = new Map<number, CheckpointEntry>();
+    for await (const o of this.store.list(prefix)) {
+      const m = /^(\d{9})\/([a-z0-9._-]+)$/i.exec(o.key.slice(prefix.length));
+      if (!m) continue;
+      const step = Number(m[1]);
+      const head = await this.patient(o.key, () => this.store.head(o.key));
+      if (!head?.sha256) continue;
+      const entry = dirs.get(step) ?? { step, computeSeconds: 0, examples: 0, createdAt: '', files: [] };
+      entry.files.push({ name: m[2] as string, key: o.key, size: head.size, sha256: head.sha256 });
+      dirs.set(step, entry);
+    }
+    return [...dirs.values()].sort((a, b) => b.step - a.step);
   }
 
   /** Every stored checkpoint object key (for cleanup after the final artifacts are safe). */

@@ -18,10 +18,16 @@ import { ServiceError } from '../../services/service-error.ts';
 import { onShutdownSignal, startLocalCluster, type LocalCluster } from '../../services/local-cluster.ts';
 import type { CliContext } from '../context.ts';
 import { BACKENDS, backendEnv, defaultWorkerCount, fileLogger } from './demo.ts';
+import { portArg } from './dashboard.ts';
+import { startDashboardServer, type DashboardServer } from '../../server/dashboard-server.ts';
+import { DEFAULT_DASHBOARD_PORT, loadServerConfig } from '../../server/server-config.ts';
 
 interface UpOptions {
   workers?: number;
   backend?: string;
+  /** False with --no-dashboard. */
+  dashboard?: boolean;
+  port?: number;
 }
 
 function workerCount(value: string): number {
@@ -37,6 +43,8 @@ export function register(program: Command, ctx?: Pick<CliContext, 'env'>): void 
     .description('run Redis, S3, the aggregate worker and local workers in the foreground (Ctrl-C stops them); other terminals find them through .yoto/endpoints.json')
     .option('--workers <n>', `local worker processes, 0 for none (default: one per core, at most 4; here ${defaultWorkerCount()})`, workerCount)
     .addOption(new Option('--backend <name>', 'compute backend of the local workers').choices(BACKENDS).default('auto'))
+    .option('--port <n>', `dashboard port (default YOTO_DASHBOARD_PORT or ${DEFAULT_DASHBOARD_PORT}; a free one if that is taken)`, portArg)
+    .option('--no-dashboard', 'do not serve the dashboard / API')
     .action(async (opts: UpOptions) => {
       process.exitCode = await runUp(opts, ctx?.env ?? process.env);
     });
@@ -63,6 +71,7 @@ export async function runUp(opts: UpOptions, env: NodeJS.ProcessEnv = process.en
   const removeSignals = onShutdownSignal((signal) => stopRequested?.(signal), log);
 
   let cluster: LocalCluster | null = null;
+  let dashboard: DashboardServer | null = null;
   let alive = workers;
   try {
     cluster = await startLocalCluster({
@@ -80,12 +89,23 @@ export async function runUp(opts: UpOptions, env: NodeJS.ProcessEnv = process.en
       },
     });
     const { config, services } = cluster;
+    if (opts.dashboard !== false) {
+      const serverConfig = loadServerConfig(env, opts.port !== undefined ? { port: opts.port } : {});
+      const { store } = cluster;
+      const start = (port: number) => startDashboardServer({ redisUrl: config.redisUrl, store, config: { ...serverConfig, port }, log: log.child({ component: 'dashboard' }) });
+      dashboard = await start(serverConfig.port).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EADDRINUSE') throw e;
+        err(pc.yellow(`port ${serverConfig.port} is taken; the dashboard uses a free one`));
+        return start(0);
+      });
+    }
     out(pc.bold('yoto up') + pc.dim(` — running (pid ${process.pid})`));
     out(`  redis    ${pc.cyan(redactUrl(config.redisUrl))}${services.redis ? pc.dim(`  private redis-server, data in ${rel(services.redis.dir)}`) : pc.dim('  from REDIS_URL')}`);
     const s3Where = config.s3.endpoint ?? 'AWS S3';
     out(`  s3       ${pc.cyan(s3Where)}  bucket ${pc.cyan(config.s3.bucket)}${config.s3.prefix ? ` prefix ${config.s3.prefix}` : ''}${services.s3 ? pc.dim(`  embedded, data in ${rel(services.s3.dir)}`) : pc.dim('  from S3_* variables')}`);
     out(`  workers  ${workers ? cluster.workers.workers.map((w) => w.name).join(', ') : 'none'}${workers ? pc.dim(`  logs in ${rel(join(home, 'logs'))}/`) : ''}${opts.backend && opts.backend !== 'auto' ? pc.dim(`  backend ${opts.backend}`) : ''}`);
     out(`  logs     ${pc.dim(rel(logPath))}`);
+    if (dashboard) out(`  dashboard ${pc.cyan(`${dashboard.url}/`)}${pc.dim(`  API /api/sweeps · queues /queues · metrics /metrics`)}`);
     out(services.endpointsFile ? `  endpoints file ${pc.cyan(rel(services.endpointsFile))} ${pc.dim('(mode 0600; yoto commands in this directory use it)')}` : pc.yellow('  no endpoints file written: other terminals need the same REDIS_URL / S3_* variables'));
     out('');
     out('In another terminal, in this directory:');
@@ -107,6 +127,7 @@ export async function runUp(opts: UpOptions, env: NodeJS.ProcessEnv = process.en
     err(pc.red(`yoto up: ${(e as Error).message}`));
     return 1;
   } finally {
+    await dashboard?.close().catch(() => undefined);
     await cluster?.stop();
     if (cluster) out(pc.dim('stopped.'));
     removeSignals();

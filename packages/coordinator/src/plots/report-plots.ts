@@ -1,0 +1,96 @@
+/**
+ * The report's figures, per variant: test loss against λ for YOTO and the fixed-λ
+ * baselines (log λ axis), the YOTO/baseline ratio against λ, and the problem's
+ * trade-off curve (for the β-VAE: reconstruction against KL, `ProblemInfo.tradeoff`).
+ * One module, used by the report.html the aggregate writes and by the dashboard.
+ */
+import { PROBLEMS, lambdaLabel, type ProblemInfo, type Report, type ReportRow } from '@yoto/shared';
+import { linePlotSvg, type PlotSeries } from './svg-plot.ts';
+
+export type FigureKind = 'loss' | 'ratio' | 'tradeoff';
+
+export interface ReportFigure {
+  kind: FigureKind;
+  variantId: string;
+  title: string;
+  svg: string;
+}
+
+export const SERIES = {
+  yoto: { name: 'YOTO (one model)', color: '#0969da' },
+  baseline: { name: 'fixed-λ baselines', color: '#cf222e' },
+  ratio: { name: 'YOTO / baseline', color: '#8250df' },
+} as const;
+
+function problemOf(report: Report): ProblemInfo | null {
+  return (PROBLEMS as Record<string, ProblemInfo>)[report.problem] ?? null;
+}
+
+/** λ on the x axis: the first weighted term's value (the β-VAE has exactly one). */
+function lambdaOf(row: ReportRow, term: string | undefined): number {
+  return term !== undefined ? (row.lambda[term] ?? NaN) : (Object.values(row.lambda)[0] ?? NaN);
+}
+
+/** Log y when the values span more than a factor of 20 (losses with λ·KL grow with λ). */
+function wantsLogY(values: number[]): boolean {
+  const vs = values.filter((v) => Number.isFinite(v) && v > 0);
+  return vs.length > 1 && Math.max(...vs) / Math.min(...vs) > 20 && vs.length === values.length;
+}
+
+function variantLabel(report: Report, variantId: string): string {
+  const v = report.variants.find((x) => x.variantId === variantId);
+  const a = v ? Object.entries(v.variant).map(([k, x]) => `${k}=${x}`).join(', ') : '';
+  return report.variants.length > 1 || a ? ` — ${variantId}${a ? ` (${a})` : ''}` : '';
+}
+
+/** Every figure of the report, variant by variant: loss, ratio, trade-off. */
+export function reportFigures(report: Report): ReportFigure[] {
+  const info = problemOf(report);
+  const term = info?.weightedTerms[0];
+  const xName = term ? `λ (${term}, log scale)` : 'λ (log scale)';
+  const out: ReportFigure[] = [];
+  for (const v of report.variants) {
+    const rows = report.rows.filter((r) => r.variantId === v.variantId).sort((a, b) => lambdaOf(a, term) - lambdaOf(b, term));
+    const suffix = variantLabel(report, v.variantId);
+    const at = (r: ReportRow) => lambdaLabel(r.lambda);
+
+    const loss: PlotSeries[] = [
+      { ...SERIES.yoto, points: rows.map((r) => ({ x: lambdaOf(r, term), y: r.yoto.loss, lambda: at(r), label: `YOTO at ${at(r)}: loss ${r.yoto.loss.toPrecision(5)}` })) },
+      { ...SERIES.baseline, dash: '5,3', hollow: true, points: rows.map((r) => ({ x: lambdaOf(r, term), y: r.baseline.loss, lambda: at(r), label: `baseline at ${at(r)}: loss ${r.baseline.loss.toPrecision(5)}` })) },
+    ];
+    const title = `Test loss vs λ${suffix}`;
+    out.push({
+      kind: 'loss',
+      variantId: v.variantId,
+      title,
+      svg: linePlotSvg({ title, xLabel: xName, yLabel: 'test loss', xLog: true, yLog: wantsLogY(rows.flatMap((r) => [r.yoto.loss, r.baseline.loss])), id: `loss-${v.variantId}` }, loss),
+    });
+
+    const ratioTitle = `YOTO / baseline loss${suffix}`;
+    out.push({
+      kind: 'ratio',
+      variantId: v.variantId,
+      title: ratioTitle,
+      svg: linePlotSvg(
+        { title: ratioTitle, xLabel: xName, yLabel: 'loss ratio (< 1: YOTO better)', xLog: true, referenceY: 1, id: `ratio-${v.variantId}` },
+        [{ ...SERIES.ratio, points: rows.map((r) => ({ x: lambdaOf(r, term), y: r.ratio, lambda: at(r), label: `${at(r)}: ratio ${r.ratio.toFixed(4)}${r.inPrior ? '' : ' (outside the prior)'}` })) }],
+      ),
+    });
+
+    if (info) {
+      const [tx, ty] = info.tradeoff;
+      const tradeTitle = `Trade-off: ${ty} vs ${tx}${suffix}`;
+      const side = (r: ReportRow, which: 'yoto' | 'baseline') => ({ x: r[which].terms[tx] ?? NaN, y: r[which].terms[ty] ?? NaN, lambda: at(r), label: `${which === 'yoto' ? 'YOTO' : 'baseline'} at ${at(r)}: ${tx} ${(r[which].terms[tx] ?? NaN).toPrecision(4)}, ${ty} ${(r[which].terms[ty] ?? NaN).toPrecision(4)}` });
+      out.push({
+        kind: 'tradeoff',
+        variantId: v.variantId,
+        title: tradeTitle,
+        svg: linePlotSvg({ title: tradeTitle, xLabel: tx, yLabel: ty, id: `tradeoff-${v.variantId}` }, [
+          { ...SERIES.yoto, points: rows.map((r) => side(r, 'yoto')) },
+          { ...SERIES.baseline, dash: '5,3', hollow: true, points: rows.map((r) => side(r, 'baseline')) },
+        ]),
+      });
+    }
+  }
+  return out;
+}
