@@ -32,7 +32,8 @@ import {
 const FULL = process.env.YOTO_CHAOS_FULL === '1';
 const KILLS = FULL ? 5 : 3;
 const CHECKPOINT_EVERY = 5;
-const STEPS = FULL ? 300 : 120;
+// Long enough that, with a fast engine, runs are still mid-training at every kill.
+const STEPS = FULL ? 600 : 240;
 const S3_OUTAGE_MS = 11_000;
 const LOCK_MS = 4000;
 const STALLED_MS = 2000;

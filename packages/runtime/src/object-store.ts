@@ -4,6 +4,11 @@
  * metadata, so readers can verify what they fetched. Transient errors are retried by
  * the SDK (standard mode, exponential backoff); what still fails surfaces as a
  * YotoError naming the key — never the credentials.
+ *
+ * Bodies of `multipartThreshold` bytes or more go up as a multipart upload
+ * (@aws-sdk/lib-storage `Upload`: parts in parallel, each retried on its own, an
+ * aborted upload cleaned up); the sha256 metadata is the digest of the whole body,
+ * exactly as for a single PUT, so readers cannot tell the two apart.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -16,6 +21,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import { YotoError } from '@yoto/shared';
 import type { S3Config } from './config.ts';
 import type { Logger } from './logger.ts';
@@ -25,6 +31,24 @@ export interface StoredObject {
   size: number;
   sha256: string;
 }
+
+export interface PutOptions {
+  /** @defaultValue 'application/octet-stream' */
+  contentType?: string;
+  /** Bytes sent so far, of `total`; called as parts complete (multipart) or once at the end. */
+  onProgress?: (sent: number, total: number) => void;
+}
+
+export interface ObjectStoreOptions {
+  /** Bodies this large or larger are uploaded in parts. @defaultValue 16 MiB */
+  multipartThreshold?: number;
+  /** Part size of a multipart upload (S3's minimum is 5 MiB). @defaultValue 8 MiB */
+  partSize?: number;
+  /** Parts in flight at once. @defaultValue 4 */
+  partConcurrency?: number;
+}
+
+export const MULTIPART_THRESHOLD = 16 * 1024 * 1024;
 
 export function sha256Hex(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
@@ -45,11 +69,17 @@ export class ObjectStore {
   readonly prefix: string;
   private readonly client: S3Client;
   private readonly log: Logger | undefined;
+  private readonly multipart: Required<ObjectStoreOptions>;
 
-  constructor(cfg: S3Config, log?: Logger) {
+  constructor(cfg: S3Config, log?: Logger, opts: ObjectStoreOptions = {}) {
     this.bucket = cfg.bucket;
     this.prefix = cfg.prefix;
     this.log = log;
+    this.multipart = {
+      multipartThreshold: opts.multipartThreshold ?? MULTIPART_THRESHOLD,
+      partSize: Math.max(5 * 1024 * 1024, opts.partSize ?? 8 * 1024 * 1024),
+      partConcurrency: Math.max(1, opts.partConcurrency ?? 4),
+    };
     this.client = new S3Client({
       region: cfg.region,
       ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
@@ -92,23 +122,34 @@ export class ObjectStore {
     }
   }
 
-  async put(key: string, body: Uint8Array | string, opts: { contentType?: string } = {}): Promise<StoredObject> {
+  async put(key: string, body: Uint8Array | string, opts: PutOptions = {}): Promise<StoredObject> {
     const data = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
     const sha256 = sha256Hex(data);
+    const params = {
+      Bucket: this.bucket,
+      Key: this.fullKey(key),
+      Body: data,
+      ContentType: opts.contentType ?? 'application/octet-stream',
+      Metadata: { sha256 },
+    };
     try {
-      await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: this.fullKey(key),
-          Body: data,
-          ContentLength: data.byteLength,
-          ContentType: opts.contentType ?? 'application/octet-stream',
-          Metadata: { sha256 },
-        }),
-      );
+      if (data.byteLength >= this.multipart.multipartThreshold) {
+        const upload = new Upload({
+          client: this.client,
+          params,
+          partSize: this.multipart.partSize,
+          queueSize: this.multipart.partConcurrency,
+          leavePartsOnError: false,
+        });
+        if (opts.onProgress) upload.on('httpUploadProgress', (p) => opts.onProgress?.(p.loaded ?? 0, data.byteLength));
+        await upload.done();
+      } else {
+        await this.client.send(new PutObjectCommand({ ...params, ContentLength: data.byteLength }));
+      }
     } catch (err) {
-      this.fail('PutObject', key, err);
+      this.fail(data.byteLength >= this.multipart.multipartThreshold ? 'multipart upload' : 'PutObject', key, err);
     }
+    opts.onProgress?.(data.byteLength, data.byteLength);
     return { key, size: data.byteLength, sha256 };
   }
 

@@ -12,7 +12,9 @@ export type YotoErrorCode =
   | 'STORE_ERROR'
   | 'CONFIG_INVALID'
   | 'ENQUEUE_FAILED'
-  | 'TIMEOUT';
+  | 'TIMEOUT'
+  | 'INPUT_INVALID'
+  | 'TOOL_FAILED';
 
 export interface FieldIssue {
   /** Dotted path of the offending field, e.g. `train.batchSize` or `grid.kl[2]`. */

@@ -8,3 +8,4 @@ export * from './plan.ts';
 export * from './report.ts';
 export * from './layout.ts';
 export * from './manifest.ts';
+export * from './dial.ts';

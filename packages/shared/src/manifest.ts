@@ -1,7 +1,9 @@
 /**
  * `sweeps/<sweepId>/manifest.json`: every artifact of a sweep with its size and
  * sha256, written by the aggregate from a listing of the sweep's prefix (sha256 from
- * each object's stored metadata). Pull / export tools read it to fetch and verify.
+ * each object's stored metadata) and rewritten by `yoto gc`. Before the aggregate,
+ * readers build the same structure live from the listing without storing it
+ * (coordinator sweep-manifest.ts). `yoto artifacts pull` verifies every file against it.
  *
  *   { "version": 1, "sweepId", "generatedAt": ISO,
  *     "artifacts": [{ "key", "size", "sha256", "runId": string | null, "kind" }] }   key order

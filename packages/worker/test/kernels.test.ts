@@ -504,3 +504,80 @@ test('repeated matMul gradients stay correct while memory is reused, and leak no
     if (round > 1) assert.equal(backend.numDataIds(), ids, `round ${round}: backend data ids leak`);
   }
 });
+
+// ---------------------------------------------------------------------------
+// Fused Adam update (engine/adam.ts uses it on wasm): bit-identical to the unfused tf ops.
+
+test('YotoAdamUpdate is bit-identical to the unfused Adam tf ops (SIMD body, JS tail, JS only; with and without decay)', async () => {
+  await tf.setBackend('wasm');
+  const { ADAM_UPDATE, setSimdKernels } = await import('../src/backend/wasm-kernels.ts');
+  const r = rng(21);
+  for (const simd of [true, false]) {
+    setSimdKernels(simd);
+    try {
+      for (const shape of [[37], [5, 8], [3, 3, 2, 4], [1]]) {
+        for (const wd of [0, 5e-4]) {
+          const vals = () => randArray(r, shape);
+          const p = tf.tensor(vals(), shape);
+          const g = tf.tensor(vals().map((x) => x * 3), shape);
+          const m = tf.tensor(vals().map((x) => x * 0.1), shape);
+          const v = tf.tensor(vals().map((x) => Math.abs(x) * 0.01), shape);
+          const [b1, b2, eps, lrT] = [0.9, 0.999, 1e-8, 0.0123];
+          const ref = tf.tidy(() => {
+            const gg = wd > 0 ? tf.add(g, tf.mul(p, wd)) : g;
+            const mNew = tf.add(tf.mul(m, b1), tf.mul(gg, 1 - b1));
+            const vNew = tf.add(tf.mul(v, b2), tf.mul(tf.square(gg), 1 - b2));
+            return [tf.sub(p, tf.mul(tf.div(mNew, tf.add(tf.sqrt(vNew), eps)), lrT)), mNew, vNew];
+          });
+          const got = tf.engine().runKernel(ADAM_UPDATE, { p, g, m, v }, { beta1: b1, beta2: b2, epsilon: eps, lrT, weightDecay: wd }) as import('@tensorflow/tfjs-core').Tensor[];
+          for (let k = 0; k < 3; k++) {
+            assert.deepEqual(got[k]!.shape, shape);
+            assert.deepEqual(Array.from(await got[k]!.data()), Array.from(await ref[k]!.data()), `simd=${simd} shape=${shape} wd=${wd} output ${k}`);
+          }
+          tf.dispose([p, g, m, v, ...ref, ...got]);
+        }
+      }
+    } finally {
+      setSimdKernels(true);
+    }
+  }
+});
+
+test('Identity on wasm shares data (no copy) and frees it only with the last reference', async () => {
+  await tf.setBackend('wasm');
+  const backend = tf.backend() as unknown as { numDataIds(): number };
+  const ids = backend.numDataIds();
+  const x = tf.tensor([1, 2, 3, 4], [2, 2]);
+  const y = tf.clone(x);
+  assert.equal(backend.numDataIds(), ids + 1);
+  x.dispose();
+  assert.deepEqual(Array.from(await y.data()), [1, 2, 3, 4]);
+  y.dispose();
+  assert.equal(backend.numDataIds(), ids);
+});
+
+test('YotoLeakyReluGrad (and the engine leaky layer using it) is bit-identical to tf.leakyRelu gradients (SIMD body, JS tail)', async () => {
+  await tf.setBackend('wasm');
+  const { setSimdKernels } = await import('../src/backend/wasm-kernels.ts');
+  const { leaky, LEAKY_ALPHA } = await import('../src/engine/layers.ts');
+  const r = rng(22);
+  for (const simd of [true, false]) {
+    setSimdKernels(simd);
+    try {
+      for (const shape of [[7, 13], [2, 3, 3, 4], [5]]) {
+        const xs = randArray(r, shape);
+        xs[0] = 0; // the boundary: x = 0 takes the α branch
+        const x = tf.tensor(xs, shape);
+        const w = tf.tensor(randArray(r, shape), shape);
+        const loss = (f: (t: T) => T) => (t: T) => tf.sum(tf.mul(f(t), w));
+        const [gRef] = tf.grads(loss((t) => tf.leakyRelu(t, LEAKY_ALPHA)))([x]);
+        const [gGot] = tf.grads(loss((t) => leaky(tf, t)))([x]);
+        assert.deepEqual(Array.from(await gGot!.data()), Array.from(await gRef!.data()), `simd=${simd} shape=${shape}`);
+        assert.deepEqual(Array.from(await leaky(tf, x).data()), Array.from(await tf.leakyRelu(x, LEAKY_ALPHA).data()));
+        tf.dispose([x, w, gRef!, gGot!]);
+      }
+    } finally {
+      setSimdKernels(true);
+    }
+  }
+});

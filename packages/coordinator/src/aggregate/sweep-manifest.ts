@@ -4,7 +4,7 @@
  * without the metadata (by another tool) is fetched and hashed instead, so every
  * entry carries a digest a reader can verify.
  */
-import { classifyArtifact, s3Keys, type Manifest, type ManifestEntry } from '@yoto/shared';
+import { classifyArtifact, s3Keys, YotoError, type Manifest, type ManifestEntry } from '@yoto/shared';
 import { sha256Hex, type ObjectStore } from '@yoto/runtime';
 
 const PARALLEL = 8;
@@ -34,4 +34,15 @@ export async function writeManifest(store: ObjectStore, sweepId: string): Promis
   const manifest = await buildManifest(store, sweepId);
   await store.putJson(s3Keys.manifest(sweepId), manifest);
   return manifest;
+}
+
+/**
+ * The sweep's manifest: the stored one when the aggregate has written it, else a live
+ * build from the listing (not stored). NOT_FOUND when the sweep has no plan.json.
+ */
+export async function loadManifest(store: ObjectStore, sweepId: string): Promise<{ manifest: Manifest; live: boolean }> {
+  const stored = await store.getJsonIfExists<Manifest>(s3Keys.manifest(sweepId));
+  if (stored) return { manifest: stored, live: false };
+  if (!(await store.head(s3Keys.plan(sweepId)))) throw new YotoError('NOT_FOUND', `no sweep ${sweepId} in the store (no ${s3Keys.plan(sweepId)})`);
+  return { manifest: await buildManifest(store, sweepId), live: true };
 }

@@ -21,10 +21,14 @@ import { register as registerUp } from './commands/up.ts';
 import { register as registerWorker } from './commands/worker.ts';
 import { register as registerWatch } from './commands/watch.ts';
 import { register as registerDashboard } from './commands/dashboard.ts';
+import { register as registerArtifacts } from './commands/artifacts.ts';
+import { register as registerExport } from './commands/export.ts';
+import { register as registerSample } from './commands/sample.ts';
+import { register as registerGc } from './commands/gc.ts';
 
 type RegisterCommand = (program: Command, ctx: CliContext) => void;
 
-const COMMANDS: RegisterCommand[] = [registerValidate, registerSubmit, registerStatus, registerWatch, registerReport, registerCancel, registerPause, registerDemo, registerUp, registerWorker, registerDashboard];
+const COMMANDS: RegisterCommand[] = [registerValidate, registerSubmit, registerStatus, registerWatch, registerReport, registerCancel, registerPause, registerDemo, registerUp, registerWorker, registerDashboard, registerArtifacts, registerExport, registerSample, registerGc];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('yoto')

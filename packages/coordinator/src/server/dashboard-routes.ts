@@ -10,6 +10,8 @@
  *                                             relative to `sweeps/<sweepId>/`, so no
  *                                             request can reach outside the sweep
  *   GET /metrics                              Prometheus text format
+ *   GET /api/queues/backlog                   JSON job counts per queue for autoscalers
+ *                                             (KEDA metrics-api): ready = waiting + prioritized
  *   GET /healthz
  *   GET|POST /login, POST /logout             the token cookie for browsers
  */
@@ -118,6 +120,7 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
     return reply.send(obj.body);
   });
 
+  app.get('/api/queues/backlog', async () => deps.metrics.backlog());
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(await deps.metrics.render()));
 
   app.get('/login', async (_req, reply) => html(reply, loginPage()));

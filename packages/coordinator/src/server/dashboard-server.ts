@@ -113,7 +113,7 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
     await app.register(async (scope) => {
       scope.removeAllContentTypeParsers();
       scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: config.bodyLimit }, (_req, body, done) => done(null, body));
-      registerApiRoutes(scope, { sweeps, progress });
+      registerApiRoutes(scope, { sweeps, progress, store });
       registerDashboardRoutes(scope, { sweeps, store, progress, events, metrics, auth, ...(mode ? { mode } : {}) });
     });
 

@@ -21,7 +21,7 @@ export class HttpError extends Error {
   }
 }
 
-const YOTO_STATUS: Partial<Record<string, number>> = { NOT_FOUND: 404, CONFLICT: 409, SPEC_INVALID: 400, PAYLOAD_INVALID: 400, CONFIG_INVALID: 400, TIMEOUT: 504, ENQUEUE_FAILED: 503, STORE_ERROR: 502 };
+const YOTO_STATUS: Partial<Record<string, number>> = { NOT_FOUND: 404, CONFLICT: 409, SPEC_INVALID: 400, PAYLOAD_INVALID: 400, CONFIG_INVALID: 400, INPUT_INVALID: 400, TOOL_FAILED: 500, TIMEOUT: 504, ENQUEUE_FAILED: 503, STORE_ERROR: 502 };
 
 /** Maps anything thrown in a handler to an HttpError; `internal` is true for what must be logged as a bug. */
 export function toHttpError(err: unknown): { error: HttpError; internal: boolean } {

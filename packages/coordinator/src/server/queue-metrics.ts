@@ -31,6 +31,17 @@ interface Histogram {
 const labelValue = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 const labels = (l: Record<string, string>) => `{${Object.entries(l).map(([k, v]) => `${k}="${labelValue(v)}"`).join(',')}}`;
 
+export interface QueueBacklog {
+  waiting: number;
+  prioritized: number;
+  /** waiting + prioritized */
+  ready: number;
+  active: number;
+  delayed: number;
+  /** ready + active */
+  demand: number;
+}
+
 export class QueueMetrics {
   private readonly events: QueueEvents[] = [];
   private readonly connections: Redis[] = [];
@@ -85,6 +96,23 @@ export class QueueMetrics {
     });
     h.sum += secs;
     h.count += 1;
+  }
+
+  /**
+   * `GET /api/queues/backlog` (what KEDA's metrics-api scaler reads): per queue,
+   * `ready` = waiting + prioritized (BullMQ keeps prioritized jobs in a sorted set, so
+   * `LLEN <prefix>:<queue>:wait` alone under-counts: every yoto train job has a
+   * priority), `active`, `delayed` (retries in backoff), and `demand` = ready + active:
+   * the workers the queue can keep busy right now.
+   */
+  async backlog(): Promise<Record<'train' | 'aggregate', QueueBacklog>> {
+    const [train, aggregate] = await Promise.all([this.queues.train, this.queues.aggregate].map((q) => q.getJobCounts('waiting', 'prioritized', 'active', 'delayed')));
+    const shape = (c: Record<string, number> | undefined): QueueBacklog => {
+      const n = (k: string) => c?.[k] ?? 0;
+      const ready = n('waiting') + n('prioritized');
+      return { waiting: n('waiting'), prioritized: n('prioritized'), ready, active: n('active'), delayed: n('delayed'), demand: ready + n('active') };
+    };
+    return { train: shape(train), aggregate: shape(aggregate) };
   }
 
   async render(): Promise<string> {

@@ -420,6 +420,211 @@ function fusedMatMul(args: KernelArgs): TensorInfo {
 }
 
 // ---------------------------------------------------------------------------
+// Identity without a copy. The stock wasm Identity copies its input into fresh
+// memory, and the engine runs it on every tensor a gradient saves
+// (saveTensorsForBackwardMode → clone) and in broadcastTo/where: ~180 full
+// copies per training step of the FiLM MLP. Tensors are immutable and the wasm
+// backend refcounts data (Reshape already shares it), so a clone can share the
+// data as the cpu and webgl backends' Identity does. Same dataId means same
+// XNNPACK tensor id, which is safe: the shape is the same too. `xnnWeights`
+// still needs a real copy and calls the original kernel.
+
+function identity(args: KernelArgs): TensorInfo {
+  const { x } = args.inputs as { x: TensorInfo };
+  if (stockKernels || x.dtype === 'string') return original(tf.Identity).kernelFunc(args as never) as TensorInfo;
+  args.backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+// ---------------------------------------------------------------------------
+// Fused Adam update (custom kernel `YotoAdamUpdate`, wasm only; see engine/adam.ts).
+// One pass over p, g, m, v instead of ~12 elementwise kernels per parameter, each
+// of which reads and writes the whole tensor (~22 ms of a 180 ms FiLM-MLP step).
+// The loop is a tiny hand-assembled WebAssembly SIMD function run on the wasm
+// backend's own memory (~1.2 ns per element); elements past the last multiple of
+// 4, or every element when that module cannot be made, go through the same
+// arithmetic in JS. Both do exactly the float32 operations of the unfused tf ops,
+// in the same order (f32x4 add/sub/mul/div/sqrt are IEEE; in JS every step is
+// rounded with Math.fround, and float64 results of float32 operands rounded once
+// are the correctly rounded float32 results), so results are bit-identical to
+// them (tested in kernels.test.ts).
+// Outputs are new tensors (p', m', v'), never written in place: XNNPACK caches
+// packed weights by tensor id, and data may be shared (Identity above).
+
+export const ADAM_UPDATE = 'YotoAdamUpdate';
+
+export interface AdamUpdateAttrs {
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  /** Bias-corrected step size. */
+  lrT: number;
+  /** L2 coefficient folded into the gradient (`g + wd·p`); 0 for none. */
+  weightDecay: number;
+}
+
+type LeakyFn = (dy: number, x: number, out: number, n: number, alpha: number) => void;
+type AdamFn = (p: number, g: number, m: number, v: number, p2: number, m2: number, v2: number, n: number, b1: number, c1: number, b2: number, c2: number, eps: number, lrT: number, wd: number, decay: number) => void;
+
+/**
+ * The module, in the binary format. Params 0-6: byte offsets of p, g, m, v, p', m', v';
+ * 7: element count (a multiple of 4); 8-14: b1, 1−b1, b2, 1−b2, ε, lrT, wd (f32);
+ * 15: apply decay. Per 4 lanes:
+ *   g ← g + p·wd (if decay); m' = m·b1 + g·(1−b1); v' = v·b2 + (g·g)·(1−b2);
+ *   p' = p − (m' / (√v' + ε))·lrT.
+ */
+function adamModuleBytes(): Uint8Array {
+  const uleb = (n: number): number[] => {
+    const o: number[] = [];
+    do {
+      let b = n & 0x7f;
+      n >>>= 7;
+      if (n) b |= 0x80;
+      o.push(b);
+    } while (n);
+    return o;
+  };
+  const sec = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+  const str = (x: string) => [...uleb(x.length), ...Array.from(x, (ch) => ch.charCodeAt(0))];
+  const [I32, F32, V128] = [0x7f, 0x7d, 0x7b];
+  const get = (i: number) => [0x20, i];
+  const set = (i: number) => [0x21, i];
+  const simd = (op: number) => [0xfd, ...uleb(op)];
+  const I = 16; // byte index local (adam)
+  const load = (base: number, i = I) => [...get(base), ...get(i), 0x6a, ...simd(0x00), 2, 0];
+  const store = (base: number, val: number[], i = I) => [...get(base), ...get(i), 0x6a, ...val, ...simd(0x0b), 2, 0];
+  const [ADD, SUB, MUL, DIV, SQRT, SPLAT] = [simd(0xe4), simd(0xe5), simd(0xe6), simd(0xe7), simd(0xe3), simd(0x13)];
+  // Locals: 16 i; 17-23 splats of params 8-14; 24 p, 25 g, 26 m', 27 v'.
+  const body = [
+    2, 1, I32, 11, V128,
+    ...[0, 1, 2, 3, 4, 5, 6].flatMap((k) => [...get(8 + k), ...SPLAT, ...set(17 + k)]),
+    ...get(7), 0x41, 2, 0x74, ...set(7), // n ← n·4 (bytes)
+    0x02, 0x40, 0x03, 0x40, // block loop
+    ...get(I), ...get(7), 0x4f, 0x0d, 1, // if i >= n break
+    ...load(0), ...set(24), ...load(1), ...set(25),
+    ...get(15), 0x04, 0x40, ...get(25), ...get(24), ...get(23), ...MUL, ...ADD, ...set(25), 0x0b,
+    ...load(2), ...get(17), ...MUL, ...get(25), ...get(18), ...MUL, ...ADD, ...set(26),
+    ...load(3), ...get(19), ...MUL, ...get(25), ...get(25), ...MUL, ...get(20), ...MUL, ...ADD, ...set(27),
+    ...store(5, get(26)),
+    ...store(6, get(27)),
+    ...store(4, [...get(24), ...get(26), ...get(27), ...SQRT, ...get(21), ...ADD, ...DIV, ...get(22), ...MUL, ...SUB]),
+    ...get(I), 0x41, 16, 0x6a, ...set(I), 0x0c, 0, // i += 16; continue
+    0x0b, 0x0b, 0x0b,
+  ];
+  // leaky(dy, x, out, n, α): out = x > 0 ? dy : dy·α. Locals: 5 i; 6 splat α; 7 dy.
+  const leaky = [
+    2, 1, I32, 2, V128,
+    ...get(4), ...SPLAT, ...set(6),
+    ...get(3), 0x41, 2, 0x74, ...set(3),
+    0x02, 0x40, 0x03, 0x40,
+    ...get(5), ...get(3), 0x4f, 0x0d, 1,
+    ...load(0, 5), ...set(7),
+    ...store(2, [...get(7), ...get(7), ...get(6), ...MUL, ...load(1, 5), 0x43, 0, 0, 0, 0, ...SPLAT, ...simd(0x44), ...simd(0x52)], 5), // bitselect(dy, dy·α, x > 0)
+    ...get(5), 0x41, 16, 0x6a, ...set(5), 0x0c, 0,
+    0x0b, 0x0b, 0x0b,
+  ];
+  return new Uint8Array([
+    0, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
+    ...sec(1, [2, 0x60, 16, I32, I32, I32, I32, I32, I32, I32, I32, F32, F32, F32, F32, F32, F32, F32, I32, 0, 0x60, 5, I32, I32, I32, I32, F32, 0]),
+    ...sec(2, [1, ...str('e'), ...str('m'), 0x02, 0x00, 1]), // import memory e.m, min 1 page
+    ...sec(3, [2, 0, 1]),
+    ...sec(7, [2, ...str('adam'), 0x00, 0, ...str('leaky'), 0x00, 1]),
+    ...sec(10, [2, ...uleb(body.length), ...body, ...uleb(leaky.length), ...leaky]),
+  ]);
+}
+
+/** The SIMD loop bound to this backend's memory; null where it cannot be made (then JS does it all). */
+const simdFns = new WeakMap<object, { adam: AdamFn; leaky: LeakyFn } | null>();
+
+function simdKernels(backend: WasmBackend): { adam: AdamFn; leaky: LeakyFn } | null {
+  if (simdFns.has(backend)) return simdFns.get(backend)!;
+  let fn: { adam: AdamFn; leaky: LeakyFn } | null = null;
+  try {
+    const mod = (backend as unknown as { wasm?: { asm?: Record<string, unknown>; wasmMemory?: unknown; HEAPU8?: Uint8Array } }).wasm;
+    const mem = [mod?.asm?.['memory'], mod?.wasmMemory].find((m): m is WebAssembly.Memory => m instanceof WebAssembly.Memory && m.buffer === mod?.HEAPU8?.buffer);
+    if (mem && !(mem.buffer instanceof SharedArrayBuffer)) {
+      const inst = new WebAssembly.Instance(new WebAssembly.Module(adamModuleBytes() as Uint8Array<ArrayBuffer>), { e: { m: mem } });
+      fn = { adam: inst.exports['adam'] as AdamFn, leaky: inst.exports['leaky'] as LeakyFn };
+    }
+  } catch {
+    fn = null; // no wasm SIMD here: the JS loop below
+  }
+  simdFns.set(backend, fn);
+  return fn;
+}
+
+/** For tests: run the Adam and leaky-ReLU-gradient kernels without the SIMD loops. */
+let simdKernelsOn = true;
+export function setSimdKernels(on: boolean): void {
+  simdKernelsOn = on;
+}
+
+function adamUpdate(args: KernelArgs): TensorInfo[] {
+  const { p, g, m, v } = args.inputs as { p: TensorInfo; g: TensorInfo; m: TensorInfo; v: TensorInfo };
+  const a = args.attrs as unknown as AdamUpdateAttrs;
+  const backend = args.backend as WasmBackend & { typedArrayFromHeap(t: TensorInfo): Float32Array };
+  const n = size(p);
+  for (const t of [p, g, m, v]) if (size(t) !== n || t.dtype !== 'float32') throw new Error(`${ADAM_UPDATE}: operands must be float32 of one size`);
+  // Allocate first: a malloc may grow the heap and detach earlier views.
+  const outP = backend.makeOutput(p.shape, 'float32');
+  const outM = backend.makeOutput(p.shape, 'float32');
+  const outV = backend.makeOutput(p.shape, 'float32');
+  const [P, G, M, V, P2, M2, V2] = [p, g, m, v, outP, outM, outV].map((t) => backend.typedArrayFromHeap(t)) as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+  const f = Math.fround;
+  // The scalars as the unfused path sees them: float32 tensors of the same JS numbers.
+  const [b1, c1, b2, c2, eps, lrT, wd] = [a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.epsilon, a.lrT, a.weightDecay].map(f) as [number, number, number, number, number, number, number];
+  const decay = a.weightDecay > 0;
+  const simdFn = simdKernelsOn ? simdKernels(backend)?.adam : null;
+  let start = 0;
+  if (simdFn) {
+    start = n - (n % 4);
+    simdFn(P.byteOffset, G.byteOffset, M.byteOffset, V.byteOffset, P2.byteOffset, M2.byteOffset, V2.byteOffset, start, b1, c1, b2, c2, eps, lrT, wd, decay ? 1 : 0);
+  }
+  for (let i = start; i < n; i++) {
+    const pi = P[i]!;
+    let gi = G[i]!;
+    if (decay) gi = f(gi + f(pi * wd));
+    const mi = f(f(M[i]! * b1) + f(gi * c1));
+    const vi = f(f(V[i]! * b2) + f(f(gi * gi) * c2));
+    M2[i] = mi;
+    V2[i] = vi;
+    P2[i] = f(pi - f(f(mi / f(f(Math.sqrt(vi)) + eps)) * lrT));
+  }
+  return [outP, outM, outV];
+}
+
+// ---------------------------------------------------------------------------
+// Leaky-ReLU gradient in one pass (custom kernel `YotoLeakyReluGrad`; engine/layers.ts
+// wires it in with customGrad on wasm). tfjs's gradient is where(x > 0, dy, dy·α):
+// Greater + Multiply + Select, three passes and a bool tensor, ~0.6 ms per
+// [256, 512] activation. Same values bit for bit: dy where x > 0, else fround(dy·α).
+
+export const LEAKY_RELU_GRAD = 'YotoLeakyReluGrad';
+
+function leakyReluGrad(args: KernelArgs): TensorInfo {
+  const { dy, x } = args.inputs as { dy: TensorInfo; x: TensorInfo };
+  const alpha = Math.fround((args.attrs as { alpha: number }).alpha);
+  const backend = args.backend as WasmBackend & { typedArrayFromHeap(t: TensorInfo): Float32Array };
+  const n = size(x);
+  if (size(dy) !== n || dy.dtype !== 'float32' || x.dtype !== 'float32') throw new Error(`${LEAKY_RELU_GRAD}: dy and x must be float32 of one size`);
+  const out = backend.makeOutput(x.shape, 'float32');
+  const D = backend.typedArrayFromHeap(dy);
+  const X = backend.typedArrayFromHeap(x);
+  const O = backend.typedArrayFromHeap(out);
+  const simdFn = simdKernelsOn ? simdKernels(backend)?.leaky : null;
+  let start = 0;
+  if (simdFn) {
+    start = n - (n % 4);
+    simdFn(D.byteOffset, X.byteOffset, O.byteOffset, start, alpha);
+  }
+  for (let i = start; i < n; i++) {
+    // Branch-free (signs are random): d·1 is exact, so this equals the where() form.
+    O[i] = D[i]! * (X[i]! > 0 ? 1 : alpha);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
 // Missing kernels that are rare in our models: run the cpu kernel on copies.
 // Correct but slow; only gradients of gather and depthwise conv reach them.
 
@@ -486,6 +691,9 @@ export function registerWasmKernels(): string[] {
       replaced(tf.Conv2DBackpropInput, conv2DBackpropInput),
       replaced(tf.BatchMatMul, batchMatMul),
       replaced(tf._FusedMatMul, fusedMatMul),
+      replaced(tf.Identity, identity),
+      { kernelName: ADAM_UPDATE, backendName: BACKEND, kernelFunc: adamUpdate as unknown as KernelConfig['kernelFunc'] },
+      { kernelName: LEAKY_RELU_GRAD, backendName: BACKEND, kernelFunc: leakyReluGrad as unknown as KernelConfig['kernelFunc'] },
       ...CPU_FALLBACK.filter((name) => !tf.getKernel(name, BACKEND)).map((name) => ({ kernelName: name, backendName: BACKEND, kernelFunc: cpuFallback(name) })),
     ];
     for (const c of configs) {

@@ -8,6 +8,7 @@
  * not AdamW's decoupled decay.
  */
 import type * as tfc from '@tensorflow/tfjs-core';
+import { ADAM_UPDATE, type AdamUpdateAttrs } from '../backend/wasm-kernels.ts';
 import type { ParamSet, TensorRecord } from './params.ts';
 import type { Tf } from './tf.ts';
 
@@ -63,12 +64,24 @@ export class Adam {
     const { beta1: b1, beta2: b2 } = this;
     // Bias correction folded into the step size (Adam paper, end of §2).
     const lrT = (lr * Math.sqrt(1 - b2 ** this.t)) / (1 - b1 ** this.t);
+    // One fused pass per parameter where the backend has it (wasm): the same float32
+    // operations in the same order as the tf ops below, so bit-identical results.
+    const fused = tf.getKernel(ADAM_UPDATE, tf.getBackend()) !== undefined;
     for (const [name, p] of this.params.variables) {
       let g = grads[p.name];
       if (!g) throw new Error(`no gradient for ${name}`);
-      if (this.weightDecay > 0 && this.params.decayed.has(name)) g = tf.add(g, tf.mul(p, this.weightDecay));
       const m = this.m.get(name)!;
       const v = this.v.get(name)!;
+      if (fused) {
+        const weightDecay = this.params.decayed.has(name) ? this.weightDecay : 0;
+        const attrs: AdamUpdateAttrs = { beta1: b1, beta2: b2, epsilon: this.epsilon, lrT, weightDecay };
+        const [pNew, mNew, vNew] = tf.engine().runKernel(ADAM_UPDATE, { p, g, m, v }, attrs as unknown as tfc.NamedAttrMap) as tfc.Tensor[];
+        m.assign(mNew!);
+        v.assign(vNew!);
+        p.assign(pNew!);
+        continue;
+      }
+      if (this.weightDecay > 0 && this.params.decayed.has(name)) g = tf.add(g, tf.mul(p, this.weightDecay));
       const mNew = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1));
       const vNew = tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2));
       m.assign(mNew);

@@ -5,6 +5,7 @@
  * plain matMul, conv2d, conv2dTranspose, elementwise.
  */
 import type * as tfc from '@tensorflow/tfjs-core';
+import { LEAKY_RELU_GRAD } from '../backend/wasm-kernels.ts';
 import type { ParamSet } from './params.ts';
 import type { Tf } from './tf.ts';
 
@@ -108,7 +109,7 @@ export function applyConv(tf: Tf, l: Conv, x: tfc.Tensor4D): tfc.Tensor4D {
 }
 
 function mlp(tf: Tf, [hidden, out]: [Dense, Dense], c: tfc.Tensor2D): tfc.Tensor2D {
-  return applyDense(tf, out, tf.leakyRelu(applyDense(tf, hidden, c), LEAKY_ALPHA));
+  return applyDense(tf, out, leaky(tf, applyDense(tf, hidden, c)));
 }
 
 /** Per-example, per-channel FiLM parameters, each [batch, channels]. */
@@ -131,6 +132,25 @@ export function applyFilm<T extends tfc.Tensor>(tf: Tf, f: Film, h: T, c: tfc.Te
   return tf.add(tf.mul(h, tf.reshape(scale, shape)), tf.reshape(shift, shape));
 }
 
+/**
+ * Leaky ReLU (α = LEAKY_ALPHA). Where the backend has the one-pass gradient kernel
+ * (wasm, see wasm-kernels.ts) the gradient goes through it; values and gradients
+ * are bit-identical to tf.leakyRelu's either way.
+ */
 export function leaky<T extends tfc.Tensor>(tf: Tf, x: T): T {
-  return tf.leakyRelu(x, LEAKY_ALPHA);
+  if (tf.getKernel(LEAKY_RELU_GRAD, tf.getBackend()) === undefined) return tf.leakyRelu(x, LEAKY_ALPHA);
+  let f = leakyFns.get(tf);
+  if (!f) {
+    f = tf.customGrad(((x: tfc.Tensor, save: tfc.GradSaveFunc) => {
+      save([x]);
+      return {
+        value: tf.leakyRelu(x, LEAKY_ALPHA),
+        gradFunc: (dy: tfc.Tensor, [xs]: tfc.Tensor[]) => tf.engine().runKernel(LEAKY_RELU_GRAD, { dy, x: xs! }, { alpha: LEAKY_ALPHA }) as tfc.Tensor,
+      };
+    }) as unknown as Parameters<Tf['customGrad']>[0]) as (x: tfc.Tensor) => tfc.Tensor;
+    leakyFns.set(tf, f);
+  }
+  return f(x) as T;
 }
+
+const leakyFns = new WeakMap<Tf, (x: tfc.Tensor) => tfc.Tensor>();
