@@ -53,7 +53,8 @@ fi
 
 # Chromium: only the browser test (test/browser) uses it, and it skips without it, so
 # this is best effort and never fails the setup.
-if [ -z "${CHROMIUM_PATH:-}" ] && ! [ -x /usr/bin/chromium ] && [ -z "${YOTO_SKIP_CHROMIUM:-}" ]; then
+# Installed only for the test command (`scripts/setup.sh --test`), never for the demo.
+if [ "${1:-}" = "--test" ] && [ -z "${CHROMIUM_PATH:-}" ] && ! [ -x /usr/bin/chromium ] && [ -z "${YOTO_SKIP_CHROMIUM:-}" ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     log "installing chromium (for the browser test; skip with YOTO_SKIP_CHROMIUM=1)"
     (apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }) \
