@@ -33,7 +33,7 @@ const FULL = process.env.YOTO_CHAOS_FULL === '1';
 const KILLS = FULL ? 5 : 3;
 const CHECKPOINT_EVERY = 5;
 // Long enough that, with a fast engine, runs are still mid-training at every kill.
-const STEPS = FULL ? 600 : 240;
+const STEPS = FULL ? 900 : 600;
 const S3_OUTAGE_MS = 11_000;
 const LOCK_MS = 4000;
 const STALLED_MS = 2000;
@@ -61,7 +61,7 @@ const SPEC = {
   dataset: { name: 'shapes', trainExamples: 256, testExamples: 64 },
   model: { arch: 'mlp', latentDim: 4, width: 0.25, filmHidden: 16 },
   lambda: { kl: { dist: 'log-uniform', low: 0.5, high: 8 } },
-  grid: { kl: FULL ? [0.5, 1, 2, 4, 8] : [0.5, 2, 8] },
+  grid: { kl: FULL ? [0.5, 1, 2, 4, 8, 16, 32] : [0.5, 1, 2, 4, 8] },
   train: { steps: STEPS, batchSize: 16, lr: 0.001, checkpointEvery: CHECKPOINT_EVERY, checkpointSeconds: 0, evalBatchSize: 64 },
   seeds: [0],
 };
@@ -215,8 +215,9 @@ test(`chaos: ${KILLS} worker kills, a redis restart and an S3 outage lose nothin
 
   await killOne(sweepId, killed, 1);
 
-  // Redis restart (AOF) while two runs train: the worker processes reconnect and carry on.
-  const stepsBefore = await training(sweepId, 2);
+  // Redis restart (AOF) while runs train: the worker processes reconnect and carry on.
+  // (One training run is enough; waiting for two races the sweep's end on a fast engine.)
+  const stepsBefore = await training(sweepId, 1);
   const beforeRestart = Date.now();
   await redis.restart();
   say(`redis-server restarted in ${Date.now() - beforeRestart} ms while ${[...stepsBefore.keys()].join(', ')} trained`);
@@ -232,7 +233,7 @@ test(`chaos: ${KILLS} worker kills, a redis restart and an S3 outage lose nothin
 
   // S3 outage of over 10 s while runs train (checkpoint uploads must wait it out);
   // then the same port, dir and credentials again.
-  await training(sweepId, 2);
+  await training(sweepId, 1);
   const { port, dir: s3dir, bucket, accessKeyId, secretAccessKey } = s3;
   await s3.stop();
   say('S3 down');

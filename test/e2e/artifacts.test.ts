@@ -187,7 +187,7 @@ test('export: a Layers model directory with README and the run\'s eval numbers',
   const yoto = plan.runs.find((r) => r.kind === 'yoto')!;
   const out = join(dir, 'export');
   const res = await exportRun(store, sweepId, yoto.runId, out);
-  assert.deepEqual(res.files.map((f) => f.slice(out.length + 1)).sort(), ['README.md', 'eval.json', 'model.json', 'weights.bin']);
+  assert.deepEqual(res.files.map((f) => f.slice(out.length + 1)).sort(), ['README.md', 'encoder/model.json', 'encoder/weights.bin', 'eval.json', 'model.json', 'weights.bin']);
   const modelJson = JSON.parse(await readFile(join(out, 'model.json'), 'utf8'));
   assert.equal(modelJson.format, 'layers-model');
   assert.ok(modelJson.modelTopology, 'a real Layers topology');

@@ -4,6 +4,8 @@
  *   model.json    tfjs Layers model (the decoder; layers-decoder.ts), loadable with
  *                 plain `tf.loadLayersModel`; `userDefinedMetadata.yoto` says which run
  *   weights.bin   its weights
+ *   encoder/model.json, encoder/weights.bin
+ *                 the encoder as a second Layers model: image + log_lambda → mean, log_var
  *   eval.json     the run's evaluation on the test split at every grid λ (as stored)
  *   README.md     inputs, shapes, how to feed λ, the eval numbers
  */
@@ -12,34 +14,40 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lambdaLabel, type EvalPoint, type ModelToolRequest, type ModelToolResult } from '@yoto/shared';
 import { readFinalModel, type FinalModel } from './final-model.ts';
-import { buildLayersDecoder, saveLayersModel } from './layers-decoder.ts';
+import { buildLayersDecoder, buildLayersEncoder, saveLayersModel } from './layers-decoder.ts';
 
 type ExportRequest = Extract<ModelToolRequest, { op: 'export' }>;
 
 export async function exportModel(req: ExportRequest): Promise<ModelToolResult> {
   const m = await readFinalModel(req.model.run, req.model.dir);
   const terms = m.problem.weightedTerms;
-  const model = buildLayersDecoder(m.weights, m.run.model, m.input, terms.length);
-  let files: Record<string, Uint8Array>;
-  try {
-    files = await saveLayersModel(model, {
-      yoto: {
-        sweepId: m.run.sweepId,
-        runId: m.run.runId,
-        kind: m.run.kind,
-        fixedLambda: m.run.fixedLambda,
-        prior: m.run.prior,
-        problem: m.run.problem,
-        conditioning: { input: 'log_lambda', terms },
-        model: m.run.model,
-        input: m.input,
-        step: m.step,
-      },
-    });
-  } finally {
-    model.dispose();
+  const yoto = {
+    sweepId: m.run.sweepId,
+    runId: m.run.runId,
+    kind: m.run.kind,
+    fixedLambda: m.run.fixedLambda,
+    prior: m.run.prior,
+    problem: m.run.problem,
+    conditioning: { input: 'log_lambda', terms },
+    model: m.run.model,
+    input: m.input,
+    step: m.step,
+  };
+  const files: Record<string, Uint8Array> = {};
+  const parts = [
+    { prefix: '', part: 'decoder', build: buildLayersDecoder },
+    { prefix: 'encoder/', part: 'encoder', build: buildLayersEncoder },
+  ];
+  for (const { prefix, part, build } of parts) {
+    const model = build(m.weights, m.run.model, m.input, terms.length);
+    try {
+      const saved = await saveLayersModel(model, { yoto: { ...yoto, part } });
+      for (const [name, data] of Object.entries(saved)) files[prefix + name] = data;
+    } finally {
+      model.dispose();
+    }
   }
-  await mkdir(req.outDir, { recursive: true });
+  await mkdir(join(req.outDir, 'encoder'), { recursive: true });
   const written: string[] = [];
   for (const [name, data] of Object.entries(files)) {
     await writeFile(join(req.outDir, name), data);
@@ -71,7 +79,7 @@ function readme(m: FinalModel, terms: readonly string[], evals: EvalPoint[]): st
     `# ${m.run.runId} — ${m.run.kind === 'yoto' ? 'YOTO (loss-conditional) model' : `baseline at ${lambdaLabel(m.run.fixedLambda ?? {})}`}`,
     '',
     `Sweep \`${m.run.sweepId}\`, problem \`${m.run.problem}\`, ${m.run.model.arch} decoder (width ${m.run.model.width}, latent ${L}), trained ${m.step} steps on ${m.run.dataset.name}.`,
-    'Exported by `yoto export` as a TensorFlow.js Layers model: load it with plain `tf.loadLayersModel`, no yoto code needed.',
+    'Exported by `yoto export` as TensorFlow.js Layers models (the decoder in `model.json`, the encoder in `encoder/model.json`): load them with plain `tf.loadLayersModel`, no yoto code needed.',
     '',
     '## Inputs',
     '',
@@ -91,6 +99,25 @@ function readme(m: FinalModel, terms: readonly string[], evals: EvalPoint[]): st
     `const z = tf.randomNormal([16, ${L}]);`,
     `const logLambda = tf.tensor2d([[${example}]]).tile([16, 1]);`,
     'const images = model.predict([z, logLambda]); // [16, H, W, C] in [0, 1]',
+    '```',
+    '',
+    '## Encoder',
+    '',
+    '`encoder/model.json` (+ `encoder/weights.bin`) is the matching encoder, another plain Layers model:',
+    '',
+    '| name | shape | meaning |',
+    '|---|---|---|',
+    `| \`image\` | [batch, ${H}, ${W}, ${C}] | pixel intensities in [0, 1] |`,
+    `| \`log_lambda\` | [batch, ${terms.length}] | as for the decoder |`,
+    '',
+    `Outputs \`mean\` and \`log_var\`, each [batch, ${L}]: the Gaussian posterior q(z | image, λ).`,
+    'Reconstruct with z = mean + exp(0.5·log_var)·ε, ε ~ N(0, I) (or z = mean), fed to the decoder with the same log_lambda.',
+    'The test loss below is the Bernoulli NLL of the image under the decoder (summed over pixels) + Σ λ·KL(q ‖ N(0, I)), with that reparameterised z.',
+    '',
+    '```js',
+    "const encoder = await tf.loadLayersModel('file://path/to/encoder/model.json');",
+    'const [mean, logVar] = encoder.predict([images, logLambda]);',
+    'const recon = model.predict([mean, logLambda]);',
     '```',
     '',
     '## Evaluation (test split, from the run)',

@@ -1,6 +1,7 @@
 /**
- * The FilmVae decoder rebuilt as a standard tfjs-layers graph, so an exported run
- * loads with plain `tf.loadLayersModel` — no yoto code, no custom layers.
+ * The FilmVae decoder (and encoder, buildLayersEncoder) rebuilt as standard
+ * tfjs-layers graphs, so an exported run loads with plain `tf.loadLayersModel` —
+ * no yoto code, no custom layers.
  *
  * The graph mirrors FilmVae's decoder block for block (film-vae.ts is the
  * definition; this file only re-expresses it) with the engine's weights copied in:
@@ -35,30 +36,40 @@ interface PendingWeights {
   values: { shape: number[]; data: Float32Array }[];
 }
 
-/** Builds the decoder graph and assigns `weights` (the engine's parameter map) to it. */
-export function buildLayersDecoder(weights: WeightMap, cfg: ModelConfig, input: InputShape, condDim: number): tfl.LayersModel {
+/** Stock-layer building blocks over the engine's weight map; weights are assigned by `finish`. */
+function graphBuilder(weights: WeightMap, cfg: ModelConfig, condDim: number) {
   const pending: PendingWeights[] = [];
   const get = (name: string) => {
     const w = weights[name];
     if (!w) throw new Error(`the run's weights have no ${name}; was it trained by a different model version?`);
     return w;
   };
-  const z = tfl.input({ shape: [cfg.latentDim], name: 'z' });
   const cond = tfl.input({ shape: [condDim], name: 'log_lambda' });
 
-  const dense = (x: tfl.SymbolicTensor, path: string, units: number, fold?: { mul: number; add: number }): tfl.SymbolicTensor => {
-    const layer = tfl.layers.dense({ units, name: layerName(path) });
-    const k = get(`${path}/kernel`);
-    const b = get(`${path}/bias`);
+  /** `cols` keeps only kernel/bias columns [from, from + units) (splitting enc/out into mean and logVar). */
+  const dense = (x: tfl.SymbolicTensor, path: string, units: number, opts: { fold?: { mul: number; add: number }; cols?: number; name?: string } = {}): tfl.SymbolicTensor => {
+    const layer = tfl.layers.dense({ units, name: opts.name ?? layerName(path) });
+    let k = get(`${path}/kernel`);
+    let b = get(`${path}/bias`);
+    if (opts.cols !== undefined) {
+      const [inU, outU] = k.shape as [number, number];
+      const from = opts.cols;
+      const kd = new Float32Array(inU * units);
+      for (let i = 0; i < inU; i++) kd.set(k.data.subarray(i * outU + from, i * outU + from + units), i * units);
+      k = { shape: [inU, units], data: kd };
+      b = { shape: [units], data: b.data.slice(from, from + units) };
+    }
+    const fold = opts.fold;
     const values = fold
       ? [{ shape: k.shape, data: k.data.map((v) => v * fold.mul) }, { shape: b.shape, data: b.data.map((v) => v * fold.mul + fold.add) }]
       : [k, b];
     pending.push({ layer, values });
     return layer.apply(x) as tfl.SymbolicTensor;
   };
-  const deconv = (x: tfl.SymbolicTensor, path: string, filters: number): tfl.SymbolicTensor => {
-    // Kernel layout [k, k, out, in] is the engine's (tfjs conv2dTranspose) and Keras's.
-    const layer = tfl.layers.conv2dTranspose({ filters, kernelSize: 4, strides: 2, padding: 'same', name: layerName(path) });
+  const conv = (x: tfl.SymbolicTensor, path: string, filters: number, transpose: boolean): tfl.SymbolicTensor => {
+    // Kernel layouts — conv2d [k, k, in, out], conv2dTranspose [k, k, out, in] — are the engine's (tfjs) and Keras's.
+    const args = { filters, kernelSize: 4, strides: 2, padding: 'same' as const, name: layerName(path) };
+    const layer = transpose ? tfl.layers.conv2dTranspose(args) : tfl.layers.conv2d(args);
     pending.push({ layer, values: [get(`${path}/kernel`), get(`${path}/bias`)] });
     return layer.apply(x) as tfl.SymbolicTensor;
   };
@@ -67,7 +78,7 @@ export function buildLayersDecoder(weights: WeightMap, cfg: ModelConfig, input: 
     const gen = (which: 'scale' | 'shift', fold: { mul: number; add: number }) => {
       const base = `${block}/film/${which}`;
       const hidden = leaky(dense(cond, `${base}/hidden`, cfg.filmHidden), layerName(`${base}/hidden_act`));
-      let out = dense(hidden, `${base}/out`, channels, fold);
+      let out = dense(hidden, `${base}/out`, channels, { fold });
       if (h.shape.length === 4) out = tfl.layers.reshape({ targetShape: [1, 1, channels], name: layerName(`${base}/reshape`) }).apply(out) as tfl.SymbolicTensor;
       return out;
     };
@@ -77,34 +88,72 @@ export function buildLayersDecoder(weights: WeightMap, cfg: ModelConfig, input: 
     const add = tfl.layers.add({ name: layerName(`${block}/film/add`) }).apply([mul, shift]) as tfl.SymbolicTensor;
     return leaky(add, layerName(`${block}/act`));
   };
+  const finish = (model: tfl.LayersModel): tfl.LayersModel => {
+    for (const p of pending) {
+      const ts = p.values.map((v) => tfc.tensor(v.data, v.shape, 'float32'));
+      p.layer.setWeights(ts);
+      tfc.dispose(ts);
+    }
+    return model;
+  };
+  return { cond, dense, conv, leaky, film, finish };
+}
 
+/** Builds the decoder graph and assigns `weights` (the engine's parameter map) to it. */
+export function buildLayersDecoder(weights: WeightMap, cfg: ModelConfig, input: InputShape, condDim: number): tfl.LayersModel {
+  const g = graphBuilder(weights, cfg, condDim);
+  const z = tfl.input({ shape: [cfg.latentDim], name: 'z' });
   const { height: H, width: W, channels: C } = input;
   const w = cfg.width;
   let h: tfl.SymbolicTensor;
   if (cfg.arch === 'conv') {
     const [c1, c2, d] = [scaled(32, w), scaled(64, w), scaled(256, w)];
     const [h4, w4] = [H / 4, W / 4];
-    h = film(dense(z, 'dec/dense1', d), 'dec/dense1', d);
-    h = dense(h, 'dec/dense2', h4 * w4 * c2);
+    h = g.film(g.dense(z, 'dec/dense1', d), 'dec/dense1', d);
+    h = g.dense(h, 'dec/dense2', h4 * w4 * c2);
     h = tfl.layers.reshape({ targetShape: [h4, w4, c2], name: 'dec_dense2_reshape' }).apply(h) as tfl.SymbolicTensor;
-    h = film(h, 'dec/dense2', c2);
-    h = film(deconv(h, 'dec/deconv1', c1), 'dec/deconv1', c1);
-    h = deconv(h, 'dec/deconv2', C);
+    h = g.film(h, 'dec/dense2', c2);
+    h = g.film(g.conv(h, 'dec/deconv1', c1, true), 'dec/deconv1', c1);
+    h = g.conv(h, 'dec/deconv2', C, true);
   } else {
     const [u1, u2] = [scaled(512, w), scaled(256, w)];
-    h = film(dense(z, 'dec/dense1', u2), 'dec/dense1', u2);
-    h = film(dense(h, 'dec/dense2', u1), 'dec/dense2', u1);
-    h = dense(h, 'dec/out', H * W * C);
+    h = g.film(g.dense(z, 'dec/dense1', u2), 'dec/dense1', u2);
+    h = g.film(g.dense(h, 'dec/dense2', u1), 'dec/dense2', u1);
+    h = g.dense(h, 'dec/out', H * W * C);
     h = tfl.layers.reshape({ targetShape: [H, W, C], name: 'dec_out_reshape' }).apply(h) as tfl.SymbolicTensor;
   }
   const out = tfl.layers.activation({ activation: 'sigmoid', name: 'x_mean' }).apply(h) as tfl.SymbolicTensor;
-  const model = tfl.model({ inputs: [z, cond], outputs: out, name: 'yoto_decoder' });
-  for (const p of pending) {
-    const ts = p.values.map((v) => tfc.tensor(v.data, v.shape, 'float32'));
-    p.layer.setWeights(ts);
-    tfc.dispose(ts);
+  return g.finish(tfl.model({ inputs: [z, g.cond], outputs: out, name: 'yoto_decoder' }));
+}
+
+/**
+ * Builds the encoder graph: inputs `image` [H, W, C] (pixel intensities in [0, 1]) and
+ * `log_lambda` → outputs `mean`, `log_var` [latentDim], the Gaussian posterior
+ * parameters. The engine's single `enc/out` layer (2·latentDim units) is split column-wise
+ * into two Dense layers named `mean` and `log_var`, so no slicing layer is needed.
+ */
+export function buildLayersEncoder(weights: WeightMap, cfg: ModelConfig, input: InputShape, condDim: number): tfl.LayersModel {
+  const g = graphBuilder(weights, cfg, condDim);
+  const { height: H, width: W, channels: C } = input;
+  const L = cfg.latentDim;
+  const w = cfg.width;
+  const image = tfl.input({ shape: [H, W, C], name: 'image' });
+  let h: tfl.SymbolicTensor;
+  if (cfg.arch === 'conv') {
+    const [c1, c2, d] = [scaled(32, w), scaled(64, w), scaled(256, w)];
+    h = g.film(g.conv(image, 'enc/conv1', c1, false), 'enc/conv1', c1);
+    h = g.film(g.conv(h, 'enc/conv2', c2, false), 'enc/conv2', c2);
+    h = tfl.layers.flatten({ name: 'enc_conv2_flatten' }).apply(h) as tfl.SymbolicTensor;
+    h = g.film(g.dense(h, 'enc/dense', d), 'enc/dense', d);
+  } else {
+    const [u1, u2] = [scaled(512, w), scaled(256, w)];
+    h = tfl.layers.flatten({ name: 'enc_flatten' }).apply(image) as tfl.SymbolicTensor;
+    h = g.film(g.dense(h, 'enc/dense1', u1), 'enc/dense1', u1);
+    h = g.film(g.dense(h, 'enc/dense2', u2), 'enc/dense2', u2);
   }
-  return model;
+  const mean = g.dense(h, 'enc/out', L, { cols: 0, name: 'mean' });
+  const logVar = g.dense(h, 'enc/out', L, { cols: L, name: 'log_var' });
+  return g.finish(tfl.model({ inputs: [image, g.cond], outputs: [mean, logVar], name: 'yoto_encoder' }));
 }
 
 /**
