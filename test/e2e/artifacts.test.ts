@@ -7,14 +7,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { s3Keys, YotoError, type SweepPlan } from '@yoto/shared';
-import { createLogger, createRedis, ObjectStore, sha256Hex } from '@yoto/runtime';
+import { createLogger, ObjectStore, sha256Hex } from '@yoto/runtime';
 import {
-  AggregateWorker,
   ArtifactMismatchError,
   exportRun,
   loadManifest,
@@ -24,24 +22,15 @@ import {
   sampleSweep,
   selectArtifacts,
   startDashboardServer,
-  startEmbeddedS3,
-  startRedisServer,
-  SweepService,
-  type EmbeddedS3,
-  type RedisServer,
+  type SweepService,
 } from '@yoto/coordinator';
-import { TrainWorker } from '@yoto/worker';
-import type { Redis } from 'ioredis';
+import { startSweepStack, type SweepStack } from '../support/sweep-stack.ts';
 
 const log = createLogger({ name: 'e2e-artifacts', level: process.env.LOG_LEVEL ?? 'warn' });
+let stack: SweepStack;
 let dir: string;
-let redis: RedisServer;
-let s3: EmbeddedS3;
 let store: ObjectStore;
 let sweeps: SweepService;
-let aggregate: AggregateWorker;
-let worker: TrainWorker;
-let connection: Redis;
 let sweepId: string;
 let plan: SweepPlan;
 
@@ -102,15 +91,8 @@ function readPng(buf: Buffer): { width: number; height: number; rows: Buffer[] }
 }
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'yoto-e2e-artifacts-'));
-  redis = await startRedisServer({ dir: join(dir, 'redis') });
-  s3 = await startEmbeddedS3({ dir: join(dir, 's3'), bucket: 'e2e' });
-  store = new ObjectStore(s3.s3Config(), log);
-  await store.ensureBucket();
-  sweeps = new SweepService({ redis: redis.url, store, log, pollMs: 250 });
-  aggregate = new AggregateWorker({ redis: redis.url, store, log });
-  connection = createRedis(redis.url, 'worker', log);
-  worker = new TrainWorker({ connection, store, log, workerName: 'e2e-artifacts', backend: 'wasm' });
+  stack = await startSweepStack({ name: 'e2e-artifacts', workers: 1, log });
+  ({ dir, store, sweeps } = stack);
   const sub = await sweeps.submit(SPEC);
   sweepId = sub.sweepId;
   plan = sub.plan;
@@ -118,16 +100,7 @@ before(async () => {
   assert.equal(detail.status, 'completed');
 });
 
-after(async () => {
-  await worker?.close();
-  await aggregate?.close();
-  await sweeps?.close();
-  connection?.disconnect();
-  store?.close();
-  await s3?.stop();
-  await redis?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => stack?.stop());
 
 test('manifest: stored after the aggregate; built live (with every final) when it is not', { timeout: 60_000 }, async () => {
   const stored = await loadManifest(store, sweepId);
@@ -226,7 +199,7 @@ test('sample: PNG grids of the requested size; the images move with β; λ outsi
   assert.equal(existsSync(join(dir, 'no.png')), false);
 
   // The same dial over HTTP (loopback: reads are open).
-  const srv = await startDashboardServer({ redisUrl: redis.url, store, config: loadServerConfig({}, { port: 0 }) });
+  const srv = await startDashboardServer({ redisUrl: stack.redis.url, store, config: loadServerConfig({}, { port: 0 }) });
   try {
     const res = await fetch(`${srv.url}/api/sweeps/${sweepId}/sample?lambda=kl=4&n=6`);
     assert.equal(res.status, 200);
@@ -259,7 +232,7 @@ test('gc: prunes intermediate checkpoints, keeps the latest and every final', { 
 });
 
 test('multipart: a body above the threshold goes up in parts, with progress and the whole-body sha256', { timeout: 60_000 }, async () => {
-  const small = new ObjectStore(s3.s3Config(), log, { multipartThreshold: 1 << 20 });
+  const small = new ObjectStore(stack.s3.s3Config(), log, { multipartThreshold: 1 << 20 });
   try {
     const blob = new Uint8Array(11 << 20).map((_, i) => (i * 31) & 255);
     const seen: number[] = [];

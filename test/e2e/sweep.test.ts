@@ -4,24 +4,16 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseSweepSpec, s3Keys, type Report, type RunResult } from '@yoto/shared';
-import { createLogger, createRedis, ObjectStore } from '@yoto/runtime';
-import { AggregateWorker, SweepService, startEmbeddedS3, startRedisServer, type EmbeddedS3, type RedisServer } from '@yoto/coordinator';
-import { deserializeState, getTf, loadDataset, LossConditionalTrainer, selectBackend, TrainWorker } from '@yoto/worker';
-import type { Redis } from 'ioredis';
+import { createLogger, type ObjectStore } from '@yoto/runtime';
+import type { SweepService } from '@yoto/coordinator';
+import { deserializeState, getTf, loadDataset, LossConditionalTrainer, selectBackend } from '@yoto/worker';
+import { startSweepStack, type SweepStack } from '../support/sweep-stack.ts';
 
 const log = createLogger({ name: 'e2e', level: process.env.LOG_LEVEL ?? 'warn' });
-let dir: string;
-let redis: RedisServer;
-let s3: EmbeddedS3;
+let stack: SweepStack;
 let store: ObjectStore;
 let sweeps: SweepService;
-let aggregate: AggregateWorker;
-const workers: TrainWorker[] = [];
-const connections: Redis[] = [];
 
 const SPEC = {
   name: 'e2e-tiny',
@@ -36,30 +28,11 @@ const SPEC = {
 };
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'yoto-e2e-'));
-  redis = await startRedisServer({ dir: join(dir, 'redis') });
-  s3 = await startEmbeddedS3({ dir: join(dir, 's3'), bucket: 'e2e' });
-  store = new ObjectStore(s3.s3Config(), log);
-  await store.ensureBucket();
-  sweeps = new SweepService({ redis: redis.url, store, log, pollMs: 250 });
-  aggregate = new AggregateWorker({ redis: redis.url, store, log });
-  for (let i = 0; i < 2; i++) {
-    const connection = createRedis(redis.url, 'worker', log);
-    connections.push(connection);
-    workers.push(new TrainWorker({ connection, store, log, workerName: `e2e-${i}`, backend: 'wasm' }));
-  }
+  stack = await startSweepStack({ name: 'e2e', workers: 2, log });
+  ({ store, sweeps } = stack);
 });
 
-after(async () => {
-  await Promise.all(workers.map((w) => w.close()));
-  await aggregate?.close();
-  await sweeps?.close();
-  for (const c of connections) c.disconnect();
-  store?.close();
-  await s3?.stop();
-  await redis?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => stack?.stop());
 
 test('a sweep trains on workers and yields a complete YOTO-vs-baselines report', { timeout: 600_000 }, async () => {
   const submitted = await sweeps.submit(SPEC);
