@@ -9,3 +9,4 @@ export * from './report.ts';
 export * from './layout.ts';
 export * from './manifest.ts';
 export * from './dial.ts';
+export * from './bd-rate.ts';
