@@ -142,4 +142,9 @@ export interface ModelToolResult {
   height?: number;
   /** sample: per row (point), the mean decoded intensity of the YOTO images — the dial's effect, measurable. */
   rowMeans?: number[];
+  /**
+   * sample, compression problem: per point, the bitstream file written, its size, its
+   * bits per pixel (header included), the model's estimate and the reconstruction's PSNR (dB).
+   */
+  codec?: { lambda: Record<string, number>; file: string; bytes: number; bpp: number; estimatedBpp: number; psnr: number }[];
 }

@@ -17,6 +17,12 @@ export interface ProblemInfo {
   summary: string;
   /** Axis names for the trade-off plot (x, y) over terms. */
   tradeoff: readonly [string, string];
+  /**
+   * Codec problems: the evaluation metrics that make the rate–distortion curve
+   * (rate in bits per pixel, quality in dB); the report then adds RD curves and the
+   * BD-rate of YOTO against the baselines.
+   */
+  rd?: { rate: string; quality: string };
 }
 
 export const DATASETS = ['mnist', 'fashion-mnist', 'shapes'] as const;
@@ -41,6 +47,16 @@ export const PROBLEMS = {
     archs: MODEL_ARCHS,
     summary: 'β-VAE: Bernoulli reconstruction NLL (nats, summed over pixels) + β·KL(q(z|x) ‖ N(0, I))',
     tradeoff: ['kl', 'recon'],
+  },
+  compression: {
+    name: 'compression',
+    terms: ['rate', 'distortion'],
+    weightedTerms: ['distortion'],
+    datasets: DATASETS,
+    archs: ['conv'],
+    summary: 'learned image compression: rate (bits per pixel) + λ·distortion (MSE per pixel on the 8-bit scale [0, 255]); evaluated with real rANS bitstreams, PSNR and BD-rate',
+    tradeoff: ['rate', 'distortion'],
+    rd: { rate: 'actualBpp', quality: 'psnr' },
   },
 } as const satisfies Record<string, ProblemInfo>;
 

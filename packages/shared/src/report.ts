@@ -12,11 +12,28 @@ import { lambdaLabel, type LambdaPoint } from './lambda.ts';
 import type { SweepPlan } from './plan.ts';
 import type { RunResult } from './runs.ts';
 import { YotoError } from './errors.ts';
+import { bdRate, type RdPoint } from './bd-rate.ts';
+import { PROBLEMS, type ProblemInfo } from './problems.ts';
 
 export interface ReportSide {
   runIds: string[];
   loss: number;
   terms: Record<string, number>;
+  /** Mean evaluation metrics (problems that report any, e.g. compression's actualBpp, psnr). */
+  metrics?: Record<string, number>;
+}
+
+/** One variant's rate–distortion curves (codec problems, `ProblemInfo.rd`). */
+export interface ReportRdCurve {
+  variantId: string;
+  /** Metric names of the axes. */
+  rate: string;
+  quality: string;
+  /** Points in grid order, λ attached. */
+  yoto: (RdPoint & { lambda: LambdaPoint })[];
+  baseline: (RdPoint & { lambda: LambdaPoint })[];
+  /** BD-rate of YOTO against the baselines' curve (negative: YOTO needs fewer bits); null if undefined. */
+  bdRate: number | null;
 }
 
 export interface ReportRow {
@@ -91,6 +108,8 @@ export interface Report {
   runs: ReportRun[];
   /** Runs that failed for good, with their reasons. */
   failedRuns: ReportMissingRun[];
+  /** Rate–distortion curves and BD-rate per variant (codec problems only). */
+  rd?: ReportRdCurve[];
   summary: {
     meanRatio: number;
     maxRatio: number;
@@ -116,6 +135,25 @@ function meanTerms(list: Record<string, number>[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const k of Object.keys(list[0] ?? {})) out[k] = mean(list.map((t) => t[k] ?? NaN));
   return out;
+}
+
+/** A side of a row from its evaluations; metrics only when every evaluation has them. */
+function side(runIds: string[], evals: { loss: number; terms: Record<string, number>; metrics?: Record<string, number> }[]): ReportSide {
+  const out: ReportSide = { runIds, loss: mean(evals.map((e) => e.loss)), terms: meanTerms(evals.map((e) => e.terms)) };
+  if (evals.length && evals.every((e) => e.metrics)) out.metrics = meanTerms(evals.map((e) => e.metrics!));
+  return out;
+}
+
+/** RD curves and BD-rate per variant, from the rows' metrics. */
+export function rdCurves(rows: readonly ReportRow[], variantIds: readonly string[], rd: NonNullable<ProblemInfo['rd']>): ReportRdCurve[] {
+  return variantIds.map((variantId) => {
+    const vRows = rows.filter((r) => r.variantId === variantId);
+    const curve = (which: 'yoto' | 'baseline') =>
+      vRows.map((r) => ({ lambda: r.lambda, rate: r[which].metrics?.[rd.rate] ?? NaN, psnr: r[which].metrics?.[rd.quality] ?? NaN }));
+    const yoto = curve('yoto');
+    const baseline = curve('baseline');
+    return { variantId, rate: rd.rate, quality: rd.quality, yoto, baseline, bdRate: bdRate(baseline, yoto) };
+  });
 }
 
 export function buildReport(
@@ -151,8 +189,8 @@ export function buildReport(
       const rowMissing = failedRuns.filter((m) => vFailed.some((r) => r.runId === m.runId && (r.kind === 'yoto' || (r.fixedLambda && key(r.fixedLambda) === k))));
       const b = bEvals as NonNullable<(typeof bEvals)[number]>[];
       const y = yEvals as NonNullable<(typeof yEvals)[number]>[];
-      const baseline = b.length ? { runIds: atPoint.map((r) => r.runId), loss: mean(b.map((e) => e.loss)), terms: meanTerms(b.map((e) => e.terms)) } : null;
-      const yoto = y.length ? { runIds: yotos.map((r) => r.runId), loss: mean(y.map((e) => e.loss)), terms: meanTerms(y.map((e) => e.terms)) } : null;
+      const baseline = b.length ? side(atPoint.map((r) => r.runId), b) : null;
+      const yoto = y.length ? side(yotos.map((r) => r.runId), y) : null;
       if (!baseline || !yoto) {
         if (!rowMissing.length) throw new YotoError('NOT_FOUND', `no evaluation at ${lambdaLabel(point)} for variant ${v.variantId}`);
         incomplete.push({ variantId: v.variantId, variant: v.assignment, lambda: point, inPrior: inPrior(v.variantId, point), baseline, yoto, missing: rowMissing });
@@ -180,7 +218,9 @@ export function buildReport(
   const worstRow = rows.reduce<ReportRow | null>((w, r) => (!w || r.ratio > w.ratio ? r : w), null);
   const yc = results.filter((r) => r.kind === 'yoto').reduce((s, r) => s + r.computeSeconds, 0);
   const bc = results.filter((r) => r.kind === 'baseline').reduce((s, r) => s + r.computeSeconds, 0);
+  const rd = (PROBLEMS as Record<string, ProblemInfo>)[plan.problem]?.rd;
   return {
+    ...(rd ? { rd: rdCurves(rows, plan.variants.map((v) => v.variantId), rd) } : {}),
     version: 1,
     sweepId: plan.sweepId,
     name: plan.name,
@@ -238,6 +278,9 @@ export function renderReportMarkdown(r: Report): string {
   lines.push('## Verdict', '');
   lines.push(`- Mean YOTO/baseline loss ratio: **${fmt(r.summary.meanRatio)}**, worst **${fmt(r.summary.maxRatio)}**` + (r.summary.worst ? ` (variant ${r.summary.worst.variantId}, ${lambdaLabel(r.summary.worst.lambda)})` : ''));
   lines.push(`- Compute: YOTO ${fmt(r.summary.yotoComputeSeconds, 1)} s vs baselines ${fmt(r.summary.baselineComputeSeconds, 1)} s — one YOTO model costs **${fmt(1 / r.summary.computeSaving, 3)}×** its grid (saving ${fmt(r.summary.computeSaving, 2)}×).`);
+  for (const c of r.rd ?? []) {
+    lines.push(`- BD-rate of YOTO vs baselines${r.rd!.length > 1 ? ` (variant ${c.variantId})` : ''}: **${c.bdRate === null ? 'undefined' : `${(100 * c.bdRate).toFixed(2)}%`}** (${c.rate} at equal ${c.quality}; negative: YOTO needs fewer bits).`);
+  }
   lines.push('');
   lines.push('## YOTO vs baseline at every λ', '');
   const head = ['variant', 'λ', 'in prior', 'baseline loss', 'YOTO loss', 'ratio', ...termNames.flatMap((t) => [`base ${t}`, `YOTO ${t}`])];
@@ -250,6 +293,18 @@ export function renderReportMarkdown(r: Report): string {
     const side = (s: ReportSide | null) => (s ? fmt(s.loss) : 'MISSING');
     const cells = [row.variantId, lambdaLabel(row.lambda), row.inPrior ? 'yes' : 'no', side(row.baseline), side(row.yoto), 'MISSING', ...termNames.flatMap(() => ['', ''])];
     lines.push(`| ${cells.join(' | ')} |`);
+  }
+  if (r.rd?.length) {
+    lines.push('', '## Rate–distortion', '');
+    for (const c of r.rd) {
+      lines.push(`Variant ${c.variantId}: BD-rate of YOTO against the baselines (${c.rate} at equal ${c.quality}): **${c.bdRate === null ? 'undefined (curves do not overlap)' : `${(100 * c.bdRate).toFixed(2)}%`}** (negative: YOTO needs fewer bits).`, '');
+      lines.push(`| λ | baseline ${c.rate} | baseline ${c.quality} | YOTO ${c.rate} | YOTO ${c.quality} |`, '|---|---|---|---|---|');
+      c.yoto.forEach((y, i) => {
+        const b = c.baseline[i];
+        lines.push(`| ${lambdaLabel(y.lambda)} | ${fmt(b?.rate ?? NaN, 4)} | ${fmt(b?.psnr ?? NaN, 2)} | ${fmt(y.rate, 4)} | ${fmt(y.psnr, 2)} |`);
+      });
+      lines.push('');
+    }
   }
   if (failedRuns.length) {
     lines.push('', '## Failed runs', '', '| run | kind | seed | reason |', '|---|---|---|---|');

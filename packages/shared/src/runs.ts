@@ -44,6 +44,11 @@ export const EvalPointSchema = z.strictObject({
   /** Unit term + Σ λ_k·term_k on the test split (mean per example). */
   loss: z.number(),
   terms: z.record(z.string(), z.number()),
+  /**
+   * Problem-specific evaluation figures beyond the loss terms (compression: actual
+   * coded bits per pixel and PSNR); absent for problems without any.
+   */
+  metrics: z.record(z.string(), z.number()).optional(),
 });
 export type EvalPoint = z.output<typeof EvalPointSchema>;
 

@@ -1,13 +1,15 @@
 /**
  * The report's figures, per variant: test loss against λ for YOTO and the fixed-λ
  * baselines (log λ axis), the YOTO/baseline ratio against λ, and the problem's
- * trade-off curve (for the β-VAE: reconstruction against KL, `ProblemInfo.tradeoff`).
+ * trade-off curve (for the β-VAE: reconstruction against KL, `ProblemInfo.tradeoff`),
+ * and for codec problems the rate–distortion curves (PSNR against actual bits per
+ * pixel) with the BD-rate in the title.
  * One module, used by the report.html the aggregate writes and by the dashboard.
  */
 import { PROBLEMS, lambdaLabel, type ProblemInfo, type Report, type ReportRow } from '@yoto/shared';
 import { linePlotSvg, type PlotSeries } from './svg-plot.ts';
 
-export type FigureKind = 'loss' | 'ratio' | 'tradeoff';
+export type FigureKind = 'loss' | 'ratio' | 'tradeoff' | 'rd';
 
 export interface ReportFigure {
   kind: FigureKind;
@@ -88,6 +90,23 @@ export function reportFigures(report: Report): ReportFigure[] {
         svg: linePlotSvg({ title: tradeTitle, xLabel: tx, yLabel: ty, id: `tradeoff-${v.variantId}` }, [
           { ...SERIES.yoto, points: rows.map((r) => side(r, 'yoto')) },
           { ...SERIES.baseline, dash: '5,3', hollow: true, points: rows.map((r) => side(r, 'baseline')) },
+        ]),
+      });
+    }
+
+    const rd = report.rd?.find((c) => c.variantId === v.variantId);
+    if (rd) {
+      const bd = rd.bdRate === null ? 'BD-rate undefined' : `BD-rate ${(100 * rd.bdRate).toFixed(1)}%`;
+      const rdTitle = `Rate–distortion (${bd})${suffix}`;
+      const pts = (list: typeof rd.yoto, who: string) =>
+        [...list].sort((a, b) => a.rate - b.rate).map((p) => ({ x: p.rate, y: p.psnr, lambda: lambdaLabel(p.lambda), label: `${who} at ${lambdaLabel(p.lambda)}: ${p.rate.toFixed(3)} bpp, ${p.psnr.toFixed(2)} dB` }));
+      out.push({
+        kind: 'rd',
+        variantId: v.variantId,
+        title: rdTitle,
+        svg: linePlotSvg({ title: rdTitle, xLabel: `${rd.rate} (bits per pixel)`, yLabel: `${rd.quality} (dB)`, id: `rd-${v.variantId}` }, [
+          { ...SERIES.yoto, points: pts(rd.yoto, 'YOTO') },
+          { ...SERIES.baseline, dash: '5,3', hollow: true, points: pts(rd.baseline, 'baseline') },
         ]),
       });
     }

@@ -45,6 +45,18 @@ export class ParamSet {
     return this.add(name, shape, new Float32Array(shape.reduce((p, d) => p * d, 1)));
   }
 
+  /** Explicit initial values (not weight-decayed): GDN and entropy-model parameters. */
+  values(name: string, shape: number[], data: Float32Array): tfc.Variable {
+    return this.add(name, shape, data);
+  }
+
+  /** U(−a, a), not weight-decayed. */
+  uniform(name: string, shape: number[], a: number): tfc.Variable {
+    const data = new Float32Array(shape.reduce((p, d) => p * d, 1));
+    for (let i = 0; i < data.length; i++) data[i] = (2 * this.rng.uniform() - 1) * a;
+    return this.add(name, shape, data);
+  }
+
   private add(name: string, shape: number[], data: Float32Array): tfc.Variable {
     if (this.variables.has(name)) throw new Error(`duplicate parameter name ${name}`);
     const t = this.tf.tensor(data, shape, 'float32');

@@ -420,8 +420,21 @@ export class LossConditionalTrainer {
       // One conditioning row for the whole test set: FiLM runs once per batch.
       const cond = Float32Array.from(conditioningInput(this.conditioningFor(point), this.problem.weightedTerms));
       const sums = new Float64Array(terms.length);
+      const metricSums: Record<string, number> = {};
       for (let start = 0; start < N; start += B) {
         const n = Math.min(B, N - start);
+        if (this.problem.evaluateBatch) {
+          const x = tf.tensor4d(this.dataset.test.subarray(start * px, (start + n) * px), [n, height, width, channels]);
+          let batch;
+          try {
+            batch = await this.problem.evaluateBatch(this.model, x, Array.from(cond));
+          } finally {
+            x.dispose();
+          }
+          terms.forEach((t, k) => (sums[k]! += batch.terms[t] ?? NaN));
+          for (const [m, v] of Object.entries(batch.metrics)) metricSums[m] = (metricSums[m] ?? 0) + v;
+          continue;
+        }
         const sumsT = tf.tidy(() => {
           const x = tf.tensor4d(this.dataset.test.subarray(start * px, (start + n) * px), [n, height, width, channels]);
           const c = tf.tensor2d(cond, [1, this.condDim]);
@@ -434,7 +447,12 @@ export class LossConditionalTrainer {
         terms.forEach((_, k) => (sums[k]! += vals[k]!));
       }
       const means = Object.fromEntries(terms.map((t, k) => [t, sums[k]! / N]));
-      out.push({ lambda: { ...point }, loss: weightedLoss(means, point, this.problem.unitTerms), terms: means });
+      const evalPoint: EvalPoint = { lambda: { ...point }, loss: weightedLoss(means, point, this.problem.unitTerms), terms: means };
+      if (this.problem.evaluateBatch) {
+        const metricMeans = Object.fromEntries(Object.entries(metricSums).map(([m, v]) => [m, v / N]));
+        evalPoint.metrics = { ...metricMeans, ...(this.problem.finishMetrics?.(means, metricMeans) ?? {}) };
+      }
+      out.push(evalPoint);
     }
     return out;
   }

@@ -8,6 +8,7 @@
  * Layout: one point → a near-square grid of n tiles per panel; several points (a
  * strip) → one row of n tiles per point. Panels left to right: the test images
  * (reconstruct only), the YOTO model, the nearest baselines (compare only).
+ * Compression models go to compress-images.ts (real bitstreams at each λ).
  */
 import { writeFile } from 'node:fs/promises';
 import type * as tfc from '@tensorflow/tfjs-core';
@@ -16,6 +17,7 @@ import { loadDataset } from '../data/index.ts';
 import { Rng } from '../engine/prng.ts';
 import type { Tf } from '../engine/tf.ts';
 import type { FilmVae } from '../engine/film-vae.ts';
+import { compressImages } from './compress-images.ts';
 import { instantiate, readFinalModel } from './final-model.ts';
 import { renderPng, squareCols, type Panel } from './image-grid.ts';
 
@@ -44,6 +46,7 @@ function split(values: Float32Array, n: number): Float32Array[] {
 
 export async function renderSamples(tf: Tf, req: SampleRequest): Promise<ModelToolResult> {
   const yoto = await readFinalModel(req.model.run, req.model.dir);
+  if (yoto.run.problem === 'compression') return compressImages(tf, req, yoto);
   const terms = yoto.problem.weightedTerms;
   const { n, points } = req;
   const strip = points.length > 1;

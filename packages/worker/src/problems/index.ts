@@ -1,10 +1,12 @@
 /** Problem plug-ins by name; the names are shared's PROBLEMS keys, so planner and worker agree. */
 import { YotoError, type ProblemName } from '@yoto/shared';
 import { betaVae } from './beta-vae.ts';
+import { compression } from './compression.ts';
 import type { ConditionalModel, Problem } from './problem.ts';
 
 export const PROBLEM_PLUGINS: Record<ProblemName, Problem> = {
   'beta-vae': betaVae as Problem<ConditionalModel> as Problem,
+  compression: compression as Problem<ConditionalModel> as Problem,
 };
 
 export function getProblem(name: string): Problem {
@@ -14,4 +16,5 @@ export function getProblem(name: string): Problem {
 }
 
 export { betaVae } from './beta-vae.ts';
-export { weightedObjective, type ConditionalModel, type LossOutput, type Problem } from './problem.ts';
+export { compression, psnr } from './compression.ts';
+export { weightedObjective, type ConditionalModel, type EvalBatchSums, type LossOutput, type Problem } from './problem.ts';

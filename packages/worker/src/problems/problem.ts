@@ -30,6 +30,14 @@ export interface LossOutput {
   terms: Record<string, tfc.Scalar>;
 }
 
+/** What one evaluation batch contributes: sums over its examples. */
+export interface EvalBatchSums {
+  /** Σ over the batch of every term. */
+  terms: Record<string, number>;
+  /** Σ over the batch of each per-example metric (averaged by the trainer). */
+  metrics: Record<string, number>;
+}
+
 export interface Problem<M extends ConditionalModel = ConditionalModel> {
   readonly name: string;
   /** Every term, in report order. */
@@ -55,6 +63,15 @@ export interface Problem<M extends ConditionalModel = ConditionalModel> {
    *   (1 unless the geometric-mean normalisation is on), then one column per weighted term.
    */
   loss(model: M, x: tfc.Tensor4D, cond: tfc.Tensor2D, weights: tfc.Tensor2D, noise: tfc.Tensor2D): LossOutput;
+  /**
+   * Evaluation when it differs from training (optional; default: perExampleTerms
+   * with the evaluation noise). The compression problem rounds its latents here and
+   * codes real bitstreams.
+   * @param cond the conditioning input (log λ per weighted term) of the whole batch
+   */
+  evaluateBatch?(model: M, x: tfc.Tensor4D, cond: readonly number[]): Promise<EvalBatchSums>;
+  /** Metrics derived from the per-example means of terms and metrics (e.g. PSNR from the mean MSE). */
+  finishMetrics?(terms: Record<string, number>, metrics: Record<string, number>): Record<string, number>;
 }
 
 /** `mean_b(w_b0·Σ unit terms + Σ_k w_bk·term_k)` plus each term's batch mean. */

@@ -2,7 +2,9 @@
  * `yoto sample SWEEP [--run RUN] --lambda kl=4 [--n 16] [--seed S] [--reconstruct] [--compare] --out FILE.png`
  * — the λ dial: decodes images from the YOTO model at any λ inside its training range
  * (a strip across λ with `kl=0.5:512:8`), as a PNG grid. See run-models.ts and the
- * worker's model-tools/sample-grid.ts for the layout.
+ * worker's model-tools/sample-grid.ts for the layout. For a compression sweep it
+ * codes the first n test images at each λ instead, writes each λ's bitstream file
+ * (`OUT-term=value.yoto`) and draws the decoded reconstructions.
  */
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
@@ -36,7 +38,7 @@ interface SampleCliOptions {
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('sample')
-    .description('decode a PNG grid from the YOTO model at any λ in its training range (z ~ N(0, I), seeded)')
+    .description('decode a PNG grid from the YOTO model at any λ in its training range (z ~ N(0, I), seeded); compression: code test images at λ, write the bitstreams and the decoded PNG')
     .argument('<sweep>', 'sweep id', sweepIdArg)
     .option('--run <run>', 'the run to decode (default: the sweep\'s first YOTO run)')
     .requiredOption('--lambda <spec>', 'term=value (kl=4), or a log-spaced strip term=low:high:steps (kl=0.5:512:8)')
@@ -54,6 +56,9 @@ export function register(program: Command, ctx: CliContext): void {
           { env: ctx.env },
         );
         process.stdout.write(`${res.files[0]} (${res.width}×${res.height})\n`);
+        for (const c of res.codec ?? []) {
+          process.stdout.write(`${c.file}: ${c.bytes} bytes, ${c.bpp.toFixed(4)} bpp (estimated ${c.estimatedBpp.toFixed(4)}), PSNR ${c.psnr.toFixed(2)} dB\n`);
+        }
       });
     });
 }
