@@ -151,6 +151,7 @@ function semanticIssues(spec: SweepSpec): FieldIssue[] {
   }
   const points = expandGrid(spec.grid, info.weightedTerms).length;
   if (points > LIMITS.maxGridPoints) issues.push({ path: 'grid', message: `${points} grid points exceed the limit of ${LIMITS.maxGridPoints}` });
+  if (!(info.archs as readonly string[]).includes(spec.model.arch)) issues.push({ path: 'model.arch', message: `problem ${spec.problem} supports ${info.archs.join(', ')}, not ${spec.model.arch}` });
   if (!(info.datasets as readonly string[]).includes(spec.dataset.name)) issues.push({ path: 'dataset.name', message: `problem ${spec.problem} does not support ${spec.dataset.name}` });
   const lim = DATASET_LIMITS[spec.dataset.name];
   if (spec.dataset.trainExamples > lim.train) issues.push({ path: 'dataset.trainExamples', message: `${spec.dataset.name} has ${lim.train} training examples; asked for ${spec.dataset.trainExamples}` });
