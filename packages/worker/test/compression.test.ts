@@ -7,7 +7,12 @@ import { encodeLatents } from '../src/codec/latent-codec.ts';
 import { readCompressedFile, writeCompressedFile } from '../src/codec/latent-codec.ts';
 import { FilmCompressor } from '../src/engine/film-compressor.ts';
 import { loadDataset, LossConditionalTrainer } from '../src/engine/index.ts';
+import { compressImages } from '../src/model-tools/compress-images.ts';
+import { getProblem } from '../src/problems/index.ts';
 import { testBackend, type TestBackend } from './engine-fixtures.ts';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 let be: TestBackend;
 before(async () => {
@@ -98,6 +103,29 @@ describe('compression problem', () => {
     const a = await modelTables(model, [Math.log(0.004)], weights);
     const b = await modelTables(model, [Math.log(0.004)], structuredClone(weights));
     assert.deepEqual(a, b);
+  });
+
+  test('the dial writes one bitstream file per λ and the decoded PNG', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'yoto-compress-'));
+    try {
+      const p = payload();
+      const final = { run: p, problem: getProblem('compression'), input: { height: 28, width: 28, channels: 1 }, weights: await trainer.exportWeights(), step: p.train.steps };
+      const out = join(dir, 'dial.png');
+      const points = [{ distortion: 0.003 }, { distortion: 0.03 }];
+      const res = await compressImages(be.tf, { op: 'sample', model: { run: p, dir }, points, n: 4, seed: 0, reconstruct: true, out }, final);
+      assert.equal(res.files[0], out);
+      assert.equal(res.codec?.length, 2);
+      for (const c of res.codec!) {
+        const bytes = await readFile(c.file);
+        assert.equal(bytes.length, c.bytes);
+        assert.equal(readCompressedFile(new Uint8Array(bytes)).count, 4);
+        assert.ok(c.psnr > 5 && c.bpp > 0, JSON.stringify(c));
+      }
+      assert.deepEqual([...(await readFile(out)).subarray(1, 4)].map((b) => String.fromCharCode(b)).join(''), 'PNG');
+      assert.equal(res.width, 28 * 4 * 2); // a strip: originals and reconstructions, n = 4 columns each
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('a YOTO model spends more bits at larger λ', async () => {

@@ -100,7 +100,8 @@ function locScale(weights: WeightMap, cond: readonly number[], channels: number)
 
 /**
  * One frequency table per latent channel at conditioning `cond` (log λ per weighted
- * term, as the model is fed). Deterministic in the weights and `cond`.
+ * term, standardised as the model's layers see it: FilmCompressor.standardiseRow).
+ * Deterministic in the weights and `cond`.
  */
 export function entropyTables(weights: WeightMap, cond: readonly number[], channels: number): FreqTable[] {
   const { loc, logScale } = locScale(weights, cond, channels);

@@ -27,7 +27,7 @@ export interface EncodedBatch {
 
 /** The entropy tables of `model` at conditioning `cond` (log λ per weighted term). */
 export async function modelTables(model: FilmCompressor, cond: readonly number[], weights?: WeightMap): Promise<FreqTable[]> {
-  return entropyTables(weights ?? (await model.params.read()), cond, model.latentShape[2]);
+  return entropyTables(weights ?? (await model.params.read()), model.standardiseRow(cond), model.latentShape[2]);
 }
 
 /** Analysis, rounding, likelihood and the reconstruction the decoder will produce. */

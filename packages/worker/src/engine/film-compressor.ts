@@ -7,17 +7,26 @@
  * conv arch (N = 32·width channels, M = latentDim latent channels), 28×28 input:
  *   enc/conv1   conv 5×5 s2 → N (28→14)   GDN, FiLM
  *   enc/conv2   conv 5×5 s2 → N (14→7)    GDN, FiLM
- *   enc/conv3   conv 3×3 s1 → M           FiLM: latent y [7, 7, M]
- *   dec/conv1   conv 3×3 s1 → N           inverse GDN, FiLM
+ *   enc/conv3   conv 3×3 s1 → M, times the gain g(λ): latent y [7, 7, M]
+ *   dec/conv1   (latent times the inverse gain g'(λ)) conv 3×3 s1 → N   inverse GDN, FiLM
  *   dec/deconv1 conv-transpose 5×5 s2 → N (7→14)  inverse GDN, FiLM
  *   dec/deconv2 conv-transpose 5×5 s2 → channels (14→28)  reconstruction on [0, 1]
  *
  * FiLM comes after (inverse) GDN, which would otherwise normalise a λ-dependent
- * gain away; the FiLM on the latent itself is a per-channel λ-dependent gain, the
- * direct way to trade bits for quality under a fixed quantisation step.
+ * gain away. The latent gain is per channel and log-linear in λ,
+ * g_c(λ) = exp(a_c + b_c·log λ), with its own inverse g'_c on the decoder side (gain
+ * units, as in variable-rate codecs): the direct way to trade bits for quality
+ * under a fixed quantisation step, and well-conditioned over decades of λ
+ * (a, b start at 0, so the gains start at 1).
  *
  * GDN: y_i = x_i / sqrt(β_i + Σ_j γ_ji·x_j²), inverse GDN multiplies instead; β and γ
  * are kept positive by squaring their parameters (β = β̃² + 10⁻⁶, γ = γ̃²).
+ *
+ * Conditioning: the network sees log λ standardised by the run's training prior,
+ * (log λ − centre) / half-width over the prior's log range (a fixed baseline: centre
+ * its λ, so 0). Raw log λ of a codec is far from 0 and of one sign (e.g. −7.6…−2.3),
+ * which lets the gradient of the dominant high-λ examples move every λ-dependent
+ * parameter the same way, most for the smallest λ: the dial comes out inverted.
  *
  * Entropy model, per latent channel c: a monotone CDF network F_c (filters
  * 1→3→3→3→1: u ← softplus(H)·u + b, then u ← u + tanh(a)⊙tanh(u), a final
@@ -27,7 +36,7 @@
  * with uniform noise in training it is the density of y + u.
  */
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { ModelConfig } from '@yoto/shared';
+import type { LambdaDist, ModelConfig } from '@yoto/shared';
 import type { InputShape } from './film-vae.ts';
 import { applyConv, applyDense, applyFilm, leaky, MacCounter, makeConv, makeConvTranspose, makeDense, makeFilm, type Conv, type Dense, type Film } from './layers.ts';
 import { ParamSet } from './params.ts';
@@ -64,6 +73,26 @@ export const ENTROPY_PARAMS = {
   condOut: 'entropy/cond/out',
 } as const;
 
+/** How log λ is standardised before the network sees it: c' = (c − centre) / scale, per term. */
+export interface ConditioningFrame {
+  centre: number[];
+  scale: number[];
+}
+
+/** The frame of a training prior (identity when none is given). */
+export function conditioningFrame(terms: readonly string[], prior?: Record<string, LambdaDist>): ConditioningFrame {
+  const frame: ConditioningFrame = { centre: [], scale: [] };
+  for (const t of terms) {
+    const d = prior?.[t];
+    let [lo, hi] = [0, 0];
+    if (d?.dist === 'fixed') [lo, hi] = [Math.log(d.value), Math.log(d.value)];
+    else if (d) [lo, hi] = [Math.log(Math.max(d.low, d.high * 1e-3)), Math.log(d.high)];
+    frame.centre.push((lo + hi) / 2);
+    frame.scale.push(Math.max((hi - lo) / 2, 1));
+  }
+  return frame;
+}
+
 export class FilmCompressor {
   readonly params: ParamSet;
   readonly macsPerExample: number;
@@ -77,6 +106,9 @@ export class FilmCompressor {
   private readonly cdfB: tfc.Variable[] = [];
   private readonly cdfA: tfc.Variable[] = [];
   private readonly condNet: [Dense, Dense];
+  /** Latent gain (encoder) and inverse gain (decoder): log g = a + c·B, a [M], B [condDim, M]. */
+  private readonly gain: { a: tfc.Variable; b: tfc.Variable };
+  private readonly inverseGain: { a: tfc.Variable; b: tfc.Variable };
 
   constructor(
     readonly tf: Tf,
@@ -84,6 +116,8 @@ export class FilmCompressor {
     readonly input: InputShape,
     readonly condDim: number,
     seed: number,
+    /** @defaultValue identity (centre 0, scale 1) */
+    readonly frame: ConditioningFrame = { centre: new Array<number>(condDim).fill(0), scale: new Array<number>(condDim).fill(1) },
   ) {
     if (config.arch !== 'conv') throw new Error(`the compression model has only the conv arch, got model.arch "${config.arch}"`);
     const { height: H, width: W, channels: C } = input;
@@ -105,13 +139,15 @@ export class FilmCompressor {
     this.encoder.push(
       { name: 'enc/conv1', conv: makeConv(p, macs, 'enc/conv1', H, W, C, N, 5, 2), film: film('enc/conv1', N), gdn: gdn('enc/conv1', N, false, h2 * w2) },
       { name: 'enc/conv2', conv: makeConv(p, macs, 'enc/conv2', h2, w2, N, N, 5, 2), film: film('enc/conv2', N), gdn: gdn('enc/conv2', N, false, h4 * w4) },
-      { name: 'enc/conv3', conv: makeConv(p, macs, 'enc/conv3', h4, w4, N, M, 3, 1), film: film('enc/conv3', M) },
+      { name: 'enc/conv3', conv: makeConv(p, macs, 'enc/conv3', h4, w4, N, M, 3, 1) },
     );
     this.decoder.push(
       { name: 'dec/conv1', conv: makeConv(p, macs, 'dec/conv1', h4, w4, M, N, 3, 1), film: film('dec/conv1', N), gdn: gdn('dec/conv1', N, true, h4 * w4) },
       { name: 'dec/deconv1', conv: makeConvTranspose(p, macs, 'dec/deconv1', h4, w4, N, N, 5, 2), film: film('dec/deconv1', N), gdn: gdn('dec/deconv1', N, true, h2 * w2) },
       { name: 'dec/deconv2', conv: makeConvTranspose(p, macs, 'dec/deconv2', h2, w2, N, C, 5, 2) },
     );
+    this.gain = { a: p.zeros('enc/gain/a', [M]), b: p.zeros('enc/gain/b', [condDim, M]) };
+    this.inverseGain = { a: p.zeros('dec/gain/a', [M]), b: p.zeros('dec/gain/b', [condDim, M]) };
     // Entropy model, initialised as in Ballé's EntropyBottleneck.
     const scale = INIT_SCALE ** (1 / (CDF_FILTERS.length - 1));
     for (let k = 0; k < CDF_FILTERS.length - 1; k++) {
@@ -136,12 +172,33 @@ export class FilmCompressor {
 
   /** Unquantised latents y [batch, h, w, M] of images x [batch, H, W, C] in [0, 1]. */
   analysis(x: tfc.Tensor4D, c: tfc.Tensor2D): tfc.Tensor4D {
-    return this.run(this.encoder, x, c);
+    const cn = this.standardise(c);
+    return this.applyGain(this.gain, this.run(this.encoder, x, cn), cn);
+  }
+
+  /** The conditioning the layers see, from log λ [rows, condDim]. */
+  standardise(c: tfc.Tensor2D): tfc.Tensor2D {
+    const tf = this.tf;
+    return tf.div(tf.sub(c, tf.tensor1d(this.frame.centre)), tf.tensor1d(this.frame.scale));
+  }
+
+  /** `standardise` for one row in plain numbers (the entropy tables). */
+  standardiseRow(c: readonly number[]): number[] {
+    return c.map((v, k) => (v - this.frame.centre[k]!) / this.frame.scale[k]!);
   }
 
   /** Reconstruction [batch, H, W, C] on the [0, 1] scale (unclipped) from latents [batch, h, w, M]. */
   synthesis(y: tfc.Tensor4D, c: tfc.Tensor2D): tfc.Tensor4D {
-    return this.run(this.decoder, y, c);
+    const cn = this.standardise(c);
+    return this.run(this.decoder, this.applyGain(this.inverseGain, y, cn), cn);
+  }
+
+  /** y · exp(a + c·B) per channel, c [rows, condDim] with rows 1 or batch. */
+  private applyGain(g: { a: tfc.Variable; b: tfc.Variable }, y: tfc.Tensor4D, c: tfc.Tensor2D): tfc.Tensor4D {
+    const tf = this.tf;
+    const M = this.latentShape[2];
+    const logGain = tf.add(tf.matMul(c, g.b as tfc.Tensor2D), g.a);
+    return tf.mul(y, tf.reshape(tf.exp(logGain), [c.shape[0], 1, 1, M]));
   }
 
   /**
@@ -151,7 +208,7 @@ export class FilmCompressor {
   likelihood(y: tfc.Tensor4D, c: tfc.Tensor2D): tfc.Tensor4D {
     const tf = this.tf;
     const [b, h, w, M] = y.shape;
-    const { loc, invScale } = this.locScale(c); // each [rows, M]
+    const { loc, invScale } = this.locScale(this.standardise(c)); // each [rows, M]
     const rows = c.shape[0];
     const shape = [rows, 1, 1, M];
     const centred = tf.mul(tf.sub(y, tf.reshape(loc, shape)), tf.reshape(invScale, shape));
@@ -171,7 +228,7 @@ export class FilmCompressor {
     return tf.reshape(tf.maximum(lik, LIKELIHOOD_FLOOR), [b, h, w, M]);
   }
 
-  /** Per-channel location μ and 1/σ of the entropy model at conditioning c, each [rows, M]. */
+  /** Per-channel location μ and 1/σ of the entropy model at standardised conditioning c, each [rows, M]. */
   locScale(c: tfc.Tensor2D): { loc: tfc.Tensor2D; invScale: tfc.Tensor2D } {
     const tf = this.tf;
     const M = this.latentShape[2];

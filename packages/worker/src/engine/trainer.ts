@@ -172,7 +172,7 @@ export class LossConditionalTrainer {
     });
     if (dataset.trainCount < 1 || dataset.testCount < 1) throw new YotoError('PAYLOAD_INVALID', `dataset ${dataset.name} is empty`);
     this.input = { height: dataset.height, width: dataset.width, channels: dataset.channels };
-    this.model = this.problem.buildModel(tf, payload.model, this.input, payload.seed);
+    this.model = this.problem.buildModel(tf, payload.model, this.input, payload.seed, payload.prior);
     this.trainables = [...this.model.params.variables.values()];
     this.adam = new Adam(tf, this.model.params, { weightDecay: payload.train.weightDecay });
     this.rng = Rng.seeded(payload.seed, RNG_STREAMS.train);

@@ -17,7 +17,7 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import { PROBLEMS } from '@yoto/shared';
 import { analyseBatch, modelTables } from '../codec/image-codec.ts';
 import { decodeLatents, encodeLatents } from '../codec/latent-codec.ts';
-import { FilmCompressor } from '../engine/film-compressor.ts';
+import { conditioningFrame, FilmCompressor } from '../engine/film-compressor.ts';
 import { weightedObjective, type Problem } from './problem.ts';
 
 const info = PROBLEMS.compression;
@@ -33,8 +33,8 @@ export const compression: Problem<FilmCompressor> = {
   weightedTerms: info.weightedTerms,
   unitTerms: info.terms.filter((t) => !(info.weightedTerms as readonly string[]).includes(t)),
 
-  buildModel(tf, cfg, input, seed) {
-    return new FilmCompressor(tf, cfg, input, info.weightedTerms.length, seed);
+  buildModel(tf, cfg, input, seed, prior) {
+    return new FilmCompressor(tf, cfg, input, info.weightedTerms.length, seed, conditioningFrame(info.weightedTerms, prior));
   },
 
   noiseDim(model) {

@@ -8,7 +8,7 @@
  * turns them into the loss every problem shares.
  */
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { ModelConfig } from '@yoto/shared';
+import type { LambdaDist, ModelConfig } from '@yoto/shared';
 import type { InputShape } from '../engine/film-vae.ts';
 import type { ParamSet } from '../engine/params.ts';
 import type { Tf } from '../engine/tf.ts';
@@ -46,7 +46,11 @@ export interface Problem<M extends ConditionalModel = ConditionalModel> {
   readonly weightedTerms: readonly string[];
   /** Terms with the implicit weight 1 (terms minus weightedTerms). */
   readonly unitTerms: readonly string[];
-  buildModel(tf: Tf, cfg: ModelConfig, input: InputShape, seed: number): M;
+  /**
+   * @param prior the run's training prior per weighted term (a problem may use it to
+   *   standardise its conditioning input; beta-vae ignores it)
+   */
+  buildModel(tf: Tf, cfg: ModelConfig, input: InputShape, seed: number, prior?: Record<string, LambdaDist>): M;
   /** Standard-normal noise values the problem consumes per example (0 if none). */
   noiseDim(model: M): number;
   /**
