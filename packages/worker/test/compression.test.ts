@@ -122,7 +122,8 @@ describe('compression problem', () => {
         assert.ok(c.psnr > 5 && c.bpp > 0, JSON.stringify(c));
       }
       assert.deepEqual([...(await readFile(out)).subarray(1, 4)].map((b) => String.fromCharCode(b)).join(''), 'PNG');
-      assert.equal(res.width, 28 * 4 * 2); // a strip: originals and reconstructions, n = 4 columns each
+      assert.equal(res.width, 28 * (4 + 1 + 4)); // a strip: originals, a gap, reconstructions (n = 4 columns each)
+      assert.equal(res.height, 28 * 2); // one row per λ
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
