@@ -82,7 +82,9 @@ export function renderSpecSummary(spec: SweepSpec, plan: SweepPlan): string {
   const lines = [
     `${pc.green('valid')}  ${pc.bold(spec.name)} → sweep ${plan.sweepId}`,
     `  problem     ${spec.problem}: ${info.summary}`,
-    `  dataset     ${spec.dataset.name} (${spec.dataset.trainExamples} train / ${spec.dataset.testExamples} test)`,
+    spec.dataset
+      ? `  dataset     ${spec.dataset.name} (${spec.dataset.trainExamples} train / ${spec.dataset.testExamples} test)`
+      : `  dataset     none (the loss reads no data${spec.quadratic ? `; dim ${spec.quadratic.dim}` : ''})`,
     `  model       ${spec.model.arch}, latent ${spec.model.latentDim}, width ×${spec.model.width}, FiLM hidden ${spec.model.filmHidden}`,
     `  prior       ${prior}`,
     `  grid        ${plan.grid.length} point${plan.grid.length === 1 ? '' : 's'}: ${plan.grid.map(lambdaLabel).join('  ')}`,

@@ -172,7 +172,7 @@ export class LossConditionalTrainer {
     });
     if (dataset.trainCount < 1 || dataset.testCount < 1) throw new YotoError('PAYLOAD_INVALID', `dataset ${dataset.name} is empty`);
     this.input = { height: dataset.height, width: dataset.width, channels: dataset.channels };
-    this.model = this.problem.buildModel(tf, payload.model, this.input, payload.seed);
+    this.model = this.problem.buildModel(tf, payload.model, this.input, payload.seed, payload);
     this.trainables = [...this.model.params.variables.values()];
     this.adam = new Adam(tf, this.model.params, { weightDecay: payload.train.weightDecay });
     this.rng = Rng.seeded(payload.seed, RNG_STREAMS.train);
@@ -434,7 +434,16 @@ export class LossConditionalTrainer {
         terms.forEach((_, k) => (sums[k]! += vals[k]!));
       }
       const means = Object.fromEntries(terms.map((t, k) => [t, sums[k]! / N]));
-      out.push({ lambda: { ...point }, loss: weightedLoss(means, point, this.problem.unitTerms), terms: means });
+      const ep: EvalPoint = { lambda: { ...point }, loss: weightedLoss(means, point, this.problem.unitTerms), terms: means };
+      if (this.problem.distanceToOptimum) {
+        const c = tf.tensor2d(cond, [1, this.condDim]);
+        try {
+          ep.distanceToOptimum = await this.problem.distanceToOptimum(this.model, c, point);
+        } finally {
+          c.dispose();
+        }
+      }
+      out.push(ep);
     }
     return out;
   }

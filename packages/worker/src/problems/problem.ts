@@ -8,7 +8,7 @@
  * turns them into the loss every problem shares.
  */
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { ModelConfig } from '@yoto/shared';
+import type { LambdaPoint, ModelConfig, RunPayload } from '@yoto/shared';
 import type { InputShape } from '../engine/film-vae.ts';
 import type { ParamSet } from '../engine/params.ts';
 import type { Tf } from '../engine/tf.ts';
@@ -38,7 +38,8 @@ export interface Problem<M extends ConditionalModel = ConditionalModel> {
   readonly weightedTerms: readonly string[];
   /** Terms with the implicit weight 1 (terms minus weightedTerms). */
   readonly unitTerms: readonly string[];
-  buildModel(tf: Tf, cfg: ModelConfig, input: InputShape, seed: number): M;
+  /** @param run the payload's problem settings (e.g. `quadratic`), for problems that have some */
+  buildModel(tf: Tf, cfg: ModelConfig, input: InputShape, seed: number, run?: Pick<RunPayload, 'quadratic'>): M;
   /** Standard-normal noise values the problem consumes per example (0 if none). */
   noiseDim(model: M): number;
   /**
@@ -55,6 +56,12 @@ export interface Problem<M extends ConditionalModel = ConditionalModel> {
    *   (1 unless the geometric-mean normalisation is on), then one column per weighted term.
    */
   loss(model: M, x: tfc.Tensor4D, cond: tfc.Tensor2D, weights: tfc.Tensor2D, noise: tfc.Tensor2D): LossOutput;
+  /**
+   * Problems whose optimum is known in closed form: Euclidean distance between the
+   * model's solution under conditioning `cond` (one row) and the exact optimum at
+   * `point`. Reported per grid point as `distanceToOptimum`.
+   */
+  distanceToOptimum?(model: M, cond: tfc.Tensor2D, point: LambdaPoint): Promise<number>;
 }
 
 /** `mean_b(w_b0·Σ unit terms + Σ_k w_bk·term_k)` plus each term's batch mean. */
