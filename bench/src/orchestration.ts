@@ -7,7 +7,7 @@
 //  (d) that coordinator's peak RSS, and Redis memory with the 10k runs enqueued;
 //  (e) 100 in-process BullMQ workers on one Redis (yoto's queue settings): p50/p99
 //      enqueue-to-start latency at a steady arrival rate.
-// Run: npm run bench -- orchestration [--n 416] [--concurrency 4] [--latency-jobs 2000] [--rate 200]
+// Run: npm run bench -- orchestration [--n 416] [--concurrency 4] [--latency-jobs 2000] [--rate 200] [--workers 100] [--parts abcde]
 // Writes bench/results/orchestration.json.
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -19,7 +19,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createLogger, createRedis, ObjectStore, QUEUE_SETTINGS } from '@yoto/runtime';
 import { AggregateWorker, startEmbeddedS3, startRedisServer, SweepService } from '@yoto/coordinator';
-import { QUEUES, redisKeys } from '@yoto/shared';
+import { QUEUES } from '@yoto/shared';
 import { TrainWorker } from '@yoto/worker';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -34,6 +34,11 @@ const CONCURRENCY = arg('concurrency', 4);
 const LATENCY_JOBS = arg('latency-jobs', 2000);
 const RATE = arg('rate', 200);
 const LATENCY_WORKERS = arg('workers', 100);
+/** Which parts to run, e.g. `--parts ab` (default all: abcde; c and d are one step). */
+const PARTS = (() => {
+  const i = process.argv.indexOf('--parts');
+  return i >= 0 ? (process.argv[i + 1] ?? '') : 'abcde';
+})();
 const load = loadavg()[0] ?? 0;
 
 const quadSpec = (name: string, extra: Record<string, unknown>) => ({
@@ -210,22 +215,39 @@ async function latency() {
 
 try {
   console.log(`orchestration bench: N=${N}, concurrency ${CONCURRENCY}, load average ${load.toFixed(2)}`);
-  const raw = await rawBullmq();
-  console.log(`(a) raw BullMQ: ${N} tiny jobs in ${raw.seconds.toFixed(2)} s = ${raw.jobsPerSecond.toFixed(0)} jobs/s`);
-  const wrapper = await yotoWrapper();
-  console.log(`(b) yoto wrapper: ${wrapper.runs} quadratic runs (1 step) in ${wrapper.seconds.toFixed(2)} s = ${wrapper.jobsPerSecond.toFixed(1)} runs/s (submit ${wrapper.submitSeconds.toFixed(2)} s; with aggregate ${wrapper.withAggregateSeconds.toFixed(2)} s, ${wrapper.status})`);
-  console.log(`    per run (ms, mean of ${N}): ${JSON.stringify(wrapper.phasesMsPerRun)}`);
-  console.log(`    wrapper / raw throughput: ${(wrapper.jobsPerSecond / raw.jobsPerSecond).toFixed(3)}`);
-  const redisBefore = await redisMemory();
-  const big = await submit10k();
-  const redisAfter = await redisMemory();
-  const trainCount = await new Queue(QUEUES.train, { connection: admin, prefix: 'scale' }).getJobCountByTypes('waiting', 'prioritized', 'waiting-children', 'delayed');
-  console.log(`(c) 10k-run sweep: ${big.runs} runs (${trainCount} train jobs in Redis) submitted in ${big.submitSeconds.toFixed(2)} s (plan alone ${big.planSeconds.toFixed(2)} s)`);
-  console.log(`(d) coordinator RSS: ${big.rssBeforeMiB.toFixed(0)} MiB idle, peak ${big.maxRssMiB.toFixed(0)} MiB, ${big.rssAfterMiB.toFixed(0)} MiB after; Redis used_memory ${redisBefore.usedMiB.toFixed(1)} -> ${redisAfter.usedMiB.toFixed(1)} MiB (peak ${redisAfter.peakMiB.toFixed(1)})`);
-  await admin.del(redisKeys.sweep(big.sweepId));
-  const lat = await latency();
-  console.log(`(e) ${lat.workers} workers, ${lat.jobs} jobs at ${lat.ratePerSecond}/s: enqueue-to-start p50 ${lat.p50Ms} ms, p99 ${lat.p99Ms} ms, max ${lat.maxMs} ms`);
-  const result = { n: N, concurrency: CONCURRENCY, loadAverage: load, raw, wrapper, ratio: wrapper.jobsPerSecond / raw.jobsPerSecond, submit10k: big, trainJobs10k: trainCount, redisMemory: { before: redisBefore, after: redisAfter }, latency: lat, node: process.version, at: new Date().toISOString() };
+  const result: Record<string, unknown> = { n: N, concurrency: CONCURRENCY, loadAverage: load, node: process.version, at: new Date().toISOString() };
+  let raw: Awaited<ReturnType<typeof rawBullmq>> | null = null;
+  if (PARTS.includes('a')) {
+    raw = await rawBullmq();
+    result.raw = raw;
+    console.log(`(a) raw BullMQ: ${N} tiny jobs in ${raw.seconds.toFixed(2)} s = ${raw.jobsPerSecond.toFixed(0)} jobs/s`);
+  }
+  if (PARTS.includes('b')) {
+    const wrapper = await yotoWrapper();
+    result.wrapper = wrapper;
+    console.log(`(b) yoto wrapper: ${wrapper.runs} quadratic runs (1 step) in ${wrapper.seconds.toFixed(2)} s = ${wrapper.jobsPerSecond.toFixed(1)} runs/s (submit ${wrapper.submitSeconds.toFixed(2)} s; with aggregate ${wrapper.withAggregateSeconds.toFixed(2)} s, ${wrapper.status})`);
+    console.log(`    per run (ms, mean of ${N}): ${JSON.stringify(wrapper.phasesMsPerRun)}`);
+    if (raw) {
+      result.ratio = wrapper.jobsPerSecond / raw.jobsPerSecond;
+      console.log(`    wrapper / raw throughput: ${(wrapper.jobsPerSecond / raw.jobsPerSecond).toFixed(3)}`);
+    }
+  }
+  if (PARTS.includes('c') || PARTS.includes('d')) {
+    const redisBefore = await redisMemory();
+    const big = await submit10k();
+    const redisAfter = await redisMemory();
+    const trainCount = await new Queue(QUEUES.train, { connection: admin, prefix: 'scale' }).getJobCountByTypes('waiting', 'prioritized', 'waiting-children', 'delayed');
+    result.submit10k = big;
+    result.trainJobs10k = trainCount;
+    result.redisMemory = { before: redisBefore, after: redisAfter };
+    console.log(`(c) 10k-run sweep: ${big.runs} runs (${trainCount} train jobs in Redis) submitted in ${big.submitSeconds.toFixed(2)} s (plan alone ${big.planSeconds.toFixed(2)} s)`);
+    console.log(`(d) coordinator RSS: ${big.rssBeforeMiB.toFixed(0)} MiB idle, peak ${big.maxRssMiB.toFixed(0)} MiB, ${big.rssAfterMiB.toFixed(0)} MiB after; Redis used_memory ${redisBefore.usedMiB.toFixed(1)} -> ${redisAfter.usedMiB.toFixed(1)} MiB (peak ${redisAfter.peakMiB.toFixed(1)})`);
+  }
+  if (PARTS.includes('e')) {
+    const lat = await latency();
+    result.latency = lat;
+    console.log(`(e) ${lat.workers} workers, ${lat.jobs} jobs at ${lat.ratePerSecond}/s: enqueue-to-start p50 ${lat.p50Ms} ms, p99 ${lat.p99Ms} ms, max ${lat.maxMs} ms`);
+  }
   const out = join(here, '..', 'results', 'orchestration.json');
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
