@@ -1,5 +1,6 @@
 // The orchestration's own cost, in one run on a private redis-server and embedded S3:
 //  (a) raw BullMQ: add N tiny jobs (addBulk) and process them (no-op processor);
+//  (a2) raw BullMQ whose processor runs the same quadratic training in-process;
 //  (b) the same N through yoto: SweepService.submit of a quadratic sweep at 1 step,
 //      trained by a TrainWorker (training threads, checkpoints/artifacts to S3,
 //      verified results), with the same concurrency; plus the aggregate;
@@ -19,8 +20,8 @@ import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createLogger, createRedis, ObjectStore, QUEUE_SETTINGS } from '@yoto/runtime';
 import { AggregateWorker, startEmbeddedS3, startRedisServer, SweepService } from '@yoto/coordinator';
-import { QUEUES } from '@yoto/shared';
-import { TrainWorker } from '@yoto/worker';
+import { getTf, loadDataset, LossConditionalTrainer, selectBackend, TrainWorker } from '@yoto/worker';
+import { QUEUES, parseSweepSpec, planSweep, type RunPayload } from '@yoto/shared';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const here = dirname(fileURLToPath(import.meta.url));
@@ -101,6 +102,43 @@ async function rawBullmq(): Promise<{ seconds: number; jobsPerSecond: number }> 
   const t0 = performance.now();
   void w.run();
   for (let i = 0; i < N; i += 1000) await q.addBulk(Array.from({ length: Math.min(1000, N - i) }, (_, k) => ({ name: 'tiny', data: { i: i + k }, opts: { removeOnComplete: false } })));
+  await done;
+  const seconds = secs(t0);
+  await w.close();
+  await q.close();
+  c1.disconnect();
+  c2.disconnect();
+  return { seconds, jobsPerSecond: N / seconds };
+}
+
+// (a2) raw BullMQ whose processor trains the same quadratic runs in-process (no
+// thread, no S3, no progress): the wrapper's own cost is the gap between (a2) and (b).
+async function rawBullmqTraining(): Promise<{ seconds: number; jobsPerSecond: number }> {
+  await selectBackend({ preferred: 'wasm' });
+  const tf = getTf();
+  const plan = planSweep(parseSweepSpec(quadSpec('raw-train', { grid: { q1: GRID5, q2: GRID5 }, seeds: Array.from({ length: SEEDS }, (_, i) => i) })));
+  const prefix = 'rawtrain';
+  const c1 = conn();
+  const c2 = conn();
+  const q = new Queue('rawtrain', { connection: c1, prefix });
+  const w = new Worker(
+    'rawtrain',
+    async (job: Job) => {
+      const payload = job.data as RunPayload;
+      const trainer = new LossConditionalTrainer({ payload, tf, dataset: await loadDataset(payload.dataset) });
+      try {
+        await trainer.train();
+        return { evals: await trainer.evaluate() };
+      } finally {
+        trainer.dispose();
+      }
+    },
+    { connection: c2, prefix, concurrency: CONCURRENCY, autorun: false, ...QUEUE_SETTINGS },
+  );
+  const done = completions(w, N);
+  const t0 = performance.now();
+  void w.run();
+  await q.addBulk(plan.runs.map((run) => ({ name: 'train', data: run, opts: { removeOnComplete: false } })));
   await done;
   const seconds = secs(t0);
   await w.close();
@@ -222,6 +260,12 @@ try {
     result.raw = raw;
     console.log(`(a) raw BullMQ: ${N} tiny jobs in ${raw.seconds.toFixed(2)} s = ${raw.jobsPerSecond.toFixed(0)} jobs/s`);
   }
+  let rawTrain: Awaited<ReturnType<typeof rawBullmqTraining>> | null = null;
+  if (PARTS.includes('a')) {
+    rawTrain = await rawBullmqTraining();
+    result.rawTraining = rawTrain;
+    console.log(`(a2) raw BullMQ + the same training in-process (no S3, no thread): ${rawTrain.seconds.toFixed(2)} s = ${rawTrain.jobsPerSecond.toFixed(1)} runs/s`);
+  }
   if (PARTS.includes('b')) {
     const wrapper = await yotoWrapper();
     result.wrapper = wrapper;
@@ -230,6 +274,10 @@ try {
     if (raw) {
       result.ratio = wrapper.jobsPerSecond / raw.jobsPerSecond;
       console.log(`    wrapper / raw throughput: ${(wrapper.jobsPerSecond / raw.jobsPerSecond).toFixed(3)}`);
+    }
+    if (rawTrain) {
+      result.ratioTraining = wrapper.jobsPerSecond / rawTrain.jobsPerSecond;
+      console.log(`    wrapper / raw-with-training throughput: ${(wrapper.jobsPerSecond / rawTrain.jobsPerSecond).toFixed(3)}`);
     }
   }
   if (PARTS.includes('c') || PARTS.includes('d')) {
