@@ -85,7 +85,9 @@ export function renderSpecSummary(spec: SweepSpec, plan: SweepPlan): string {
     spec.dataset
       ? `  dataset     ${spec.dataset.name} (${spec.dataset.trainExamples} train / ${spec.dataset.testExamples} test)`
       : `  dataset     none (the loss reads no data${spec.quadratic ? `; dim ${spec.quadratic.dim}` : ''})`,
-    `  model       ${spec.model.arch}, latent ${spec.model.latentDim}, width ×${spec.model.width}, FiLM hidden ${spec.model.filmHidden}`,
+    spec.problem === 'quadratic'
+      ? `  model       MLP of log λ → w, 2 hidden layers of ${spec.model.filmHidden}`
+      : `  model       ${spec.model.arch}, latent ${spec.model.latentDim}, width ×${spec.model.width}, FiLM hidden ${spec.model.filmHidden}`,
     `  prior       ${prior}`,
     `  grid        ${plan.grid.length} point${plan.grid.length === 1 ? '' : 's'}: ${plan.grid.map(lambdaLabel).join('  ')}`,
     `  train       ${spec.train.steps} steps × batch ${spec.train.batchSize} (YOTO ${yoto[0]?.train.steps ?? spec.train.steps} steps), lr ${spec.train.lr}`,
