@@ -469,6 +469,8 @@ export class SweepService {
       else if (statesBefore[i] !== 'unknown') active += 1;
     }
     if ((await this.aggregateQueue.getJobState(aggId)) !== 'unknown' && (await this.aggregateQueue.remove(aggId, { removeChildren: false })) === 1) removed += 1;
+    // A gate left by an unfinished chunked enqueue has no parent to wait for any more.
+    await this.gateQueue.remove(jobIds.gate(sweepId));
     this.log?.info({ sweepId, removed, active }, 'sweep cancelled');
     return { removed, active };
   }
