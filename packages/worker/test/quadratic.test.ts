@@ -83,7 +83,7 @@ function unconditioned(): Problem {
     loss(m, x, c, w, n) {
       return q.loss.call(this, m, x, blind(be.tf, c), w, n);
     },
-    distanceToOptimum: (m, c, p) => q.distanceToOptimum!(m, blind(be.tf, c), p),
+    distancesToOptimum: (m, c, p) => q.distancesToOptimum!(m, blind(be.tf, c), p),
   } as Problem<QuadraticModel> as unknown as Problem;
 }
 

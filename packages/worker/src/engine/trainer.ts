@@ -415,37 +415,51 @@ export class LossConditionalTrainer {
     const { height, width, channels } = this.input;
     const terms = this.problem.terms;
     const noise = Rng.seeded(this.payload.seed, RNG_STREAMS.evalNoise).fillNormal(new Float32Array(N * d));
-    const out: EvalPoint[] = [];
-    for (const point of grid) {
-      // One conditioning row for the whole test set: FiLM runs once per batch.
-      const cond = Float32Array.from(conditioningInput(this.conditioningFor(point), this.problem.weightedTerms));
-      const sums = new Float64Array(terms.length);
-      for (let start = 0; start < N; start += B) {
-        const n = Math.min(B, N - start);
-        const sumsT = tf.tidy(() => {
-          const x = tf.tensor4d(this.dataset.test.subarray(start * px, (start + n) * px), [n, height, width, channels]);
-          const c = tf.tensor2d(cond, [1, this.condDim]);
-          const eps = tf.tensor2d(noise.subarray(start * d, (start + n) * d), [n, d]);
-          const per = this.problem.perExampleTerms(this.model, x, c, eps);
-          return tf.stack(terms.map((t) => tf.sum(per[t]!)));
-        });
-        const vals = await sumsT.data();
-        sumsT.dispose();
-        terms.forEach((_, k) => (sums[k]! += vals[k]!));
+    const conds = grid.map((point) => conditioningInput(this.conditioningFor(point), this.problem.weightedTerms));
+    // Every (point, batch) sum stays on the device until one read at the end: a small
+    // model's evaluation is otherwise mostly waiting on one sync per point.
+    const partial: tfc.Tensor1D[] = [];
+    try {
+      for (const condRow of conds) {
+        // One conditioning row for the whole test set: FiLM runs once per batch.
+        const cond = Float32Array.from(condRow);
+        for (let start = 0; start < N; start += B) {
+          const n = Math.min(B, N - start);
+          partial.push(
+            tf.tidy(() => {
+              const x = tf.tensor4d(this.dataset.test.subarray(start * px, (start + n) * px), [n, height, width, channels]);
+              const c = tf.tensor2d(cond, [1, this.condDim]);
+              const eps = tf.tensor2d(noise.subarray(start * d, (start + n) * d), [n, d]);
+              const per = this.problem.perExampleTerms(this.model, x, c, eps);
+              return tf.stack(terms.map((t) => tf.sum(per[t]!))) as tfc.Tensor1D;
+            }),
+          );
+        }
       }
-      const means = Object.fromEntries(terms.map((t, k) => [t, sums[k]! / N]));
-      const ep: EvalPoint = { lambda: { ...point }, loss: weightedLoss(means, point, this.problem.unitTerms), terms: means };
-      if (this.problem.distanceToOptimum) {
-        const c = tf.tensor2d(cond, [1, this.condDim]);
+      const stacked = tf.stack(partial);
+      const vals = (await stacked.data()) as Float32Array;
+      stacked.dispose();
+      const batches = Math.ceil(N / B);
+      const T = terms.length;
+      const out: EvalPoint[] = grid.map((point, i) => {
+        const sums = new Float64Array(T);
+        for (let b = 0; b < batches; b++) for (let k = 0; k < T; k++) sums[k]! += vals[(i * batches + b) * T + k]!;
+        const means = Object.fromEntries(terms.map((t, k) => [t, sums[k]! / N]));
+        return { lambda: { ...point }, loss: weightedLoss(means, point, this.problem.unitTerms), terms: means };
+      });
+      if (this.problem.distancesToOptimum && grid.length) {
+        const c = tf.tensor2d(conds.flat(), [grid.length, this.condDim]);
         try {
-          ep.distanceToOptimum = await this.problem.distanceToOptimum(this.model, c, point);
+          const dist = await this.problem.distancesToOptimum(this.model, c, grid);
+          out.forEach((ep, i) => (ep.distanceToOptimum = dist[i]));
         } finally {
           c.dispose();
         }
       }
-      out.push(ep);
+      return out;
+    } finally {
+      for (const t of partial) t.dispose();
     }
-    return out;
   }
 
   /** Everything needed to continue this run bit-for-bit (on the same backend). */

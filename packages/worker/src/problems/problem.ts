@@ -57,11 +57,11 @@ export interface Problem<M extends ConditionalModel = ConditionalModel> {
    */
   loss(model: M, x: tfc.Tensor4D, cond: tfc.Tensor2D, weights: tfc.Tensor2D, noise: tfc.Tensor2D): LossOutput;
   /**
-   * Problems whose optimum is known in closed form: Euclidean distance between the
-   * model's solution under conditioning `cond` (one row) and the exact optimum at
-   * `point`. Reported per grid point as `distanceToOptimum`.
+   * Problems whose optimum is known in closed form: for each point, the Euclidean
+   * distance between the model's solution under that point's conditioning (row i of
+   * `conds`) and the exact optimum at `points[i]`. Reported as `distanceToOptimum`.
    */
-  distanceToOptimum?(model: M, cond: tfc.Tensor2D, point: LambdaPoint): Promise<number>;
+  distancesToOptimum?(model: M, conds: tfc.Tensor2D, points: readonly LambdaPoint[]): Promise<number[]>;
 }
 
 /** `mean_b(w_b0·Σ unit terms + Σ_k w_bk·term_k)` plus each term's batch mean. */

@@ -117,11 +117,13 @@ export const quadratic: Problem<QuadraticModel> = {
     return weightedObjective(model.tf, this, this.perExampleTerms(model, x, cond, noise), weights);
   },
 
-  async distanceToOptimum(model, cond, point) {
-    const w = model.tf.tidy(() => model.solution(cond));
+  async distancesToOptimum(model, conds, points) {
+    const w = model.tf.tidy(() => model.solution(conds));
     const values = await w.data();
     w.dispose();
-    const target = quadraticOptimum(model.anchors, point);
-    return Math.sqrt(target.reduce((s, v, d) => s + (v - (values[d] ?? 0)) ** 2, 0));
+    return points.map((point, i) => {
+      const target = quadraticOptimum(model.anchors, point);
+      return Math.sqrt(target.reduce((s, v, d) => s + (v - (values[i * model.dim + d] ?? 0)) ** 2, 0));
+    });
   },
 };
