@@ -169,6 +169,7 @@ async function yotoWrapper() {
   const seconds = secs(t0);
   const detail = await sweeps.waitForCompletion(res.sweepId, { timeoutMs: 600_000 });
   const withAggregate = secs(t0);
+  if (detail.status !== 'completed') console.error(`sweep ${detail.status}: aggregate ${detail.aggregate.failedReason}; runs: ${JSON.stringify(detail.runs.filter((r) => r.failedReason).slice(0, 3).map((r) => [r.runId, r.failedReason]))}`);
   const report = await sweeps.report(res.sweepId);
   await worker.close();
   await aggregate.close();
