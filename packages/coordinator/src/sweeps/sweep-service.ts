@@ -212,7 +212,9 @@ export class SweepService {
     const specKey = s3Keys.spec(sweepId);
     const planKey = s3Keys.plan(sweepId);
     await this.opts.store.putJson(specKey, spec);
-    await this.opts.store.putJson(planKey, plan);
+    // Compact, unlike the other JSON artifacts: a 10,000-run plan is ~16 MB this way and
+    // three times that indented, all of it held in memory while it uploads.
+    await this.opts.store.put(planKey, JSON.stringify(plan), { contentType: 'application/json' });
     this.plans.set(sweepId, plan);
 
     // HSETNX on `created` is the claim: of two concurrent submitters only one proceeds
