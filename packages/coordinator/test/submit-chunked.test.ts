@@ -109,11 +109,13 @@ describe('SweepService.submit in chunks behind a gate', () => {
     const q = queues(prefix);
     const { sweepId } = planSweep(parseSweepSpec(s));
     assert.equal(await client.hget(redisKeys.sweep(sweepId), 'status'), 'failed-to-enqueue');
-    assert.equal((await queueTotals(redis.url, prefix)).train, 4, 'only the first chunk is in');
+    // Two chunks are in flight at a time: the other one may have landed.
+    const partial = (await queueTotals(redis.url, prefix)).train;
+    assert.ok(partial >= 4 && partial < 10, `${partial} runs in`);
     assert.notEqual(await q.gate.getJobState(jobIds.gate(sweepId)), 'unknown', 'gate still closed');
 
     // The runs that got in finish; the aggregate must still wait for the gate.
-    await drainTrain(prefix, 4);
+    await drainTrain(prefix, partial);
     const parent = await q.agg.getJob(jobIds.aggregate(sweepId));
     assert.equal(await parent?.getState(), 'waiting-children');
 
@@ -122,7 +124,7 @@ describe('SweepService.submit in chunks behind a gate', () => {
     assert.equal(await client.hget(redisKeys.sweep(sweepId), 'status'), 'queued');
     assert.equal((await queueTotals(redis.url, prefix)).train, 10, 'no run twice');
     assert.equal(await q.gate.getJobState(jobIds.gate(sweepId)), 'unknown', 'gate open');
-    // The worker still running takes the other 6; then, and only then, the aggregate may run.
+    // The worker still running takes the rest; then, and only then, the aggregate may run.
     await waitFor(async () => (await parent!.getState()) === 'waiting');
     assert.equal((await parent!.getDependenciesCount()).processed, 10);
     const third = await service(prefix).submit(s);

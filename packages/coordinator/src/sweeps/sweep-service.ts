@@ -299,14 +299,29 @@ export class SweepService {
     }
     const parent = { id: jobIds.aggregate(sweepId), queue: `${this.opts.prefix}:${QUEUES.aggregate}` };
     const chunk = this.opts.enqueueChunk;
-    for (let i = 0; i < plan.runs.length; i += chunk) {
-      await this.trainQueue.addBulk(
-        plan.runs.slice(i, i + chunk).map((run) => {
-          const node = this.trainNode(spec, run);
-          return { name: node.name, data: node.data, opts: { ...node.opts, parent } };
-        }),
-      );
-    }
+    const starts = Array.from({ length: Math.ceil(plan.runs.length / chunk) }, (_, i) => i * chunk);
+    // Two chunks in flight: one is built and sent while Redis runs the other. Order
+    // among chunks does not matter; the gate opens only after all of them succeeded.
+    let failed = false;
+    const send = async () => {
+      for (let start = starts.shift(); start !== undefined && !failed; start = starts.shift()) {
+        try {
+          await this.trainQueue.addBulk(
+            plan.runs.slice(start, start + chunk).map((run) => {
+              const node = this.trainNode(spec, run);
+              return { name: node.name, data: node.data, opts: { ...node.opts, parent } };
+            }),
+          );
+        } catch (err) {
+          failed = true; // the other sender stops after its chunk in flight
+          throw err;
+        }
+      }
+    };
+    // allSettled: the error is reported once both senders have stopped.
+    const sent = await Promise.allSettled([send(), send()]);
+    const refused = sent.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (refused) throw refused.reason;
     await this.gateQueue.remove(gateId);
   }
 
