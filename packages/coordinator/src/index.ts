@@ -15,7 +15,7 @@ export {
   type RunStatusRow,
 } from './sweeps/sweep-record.ts';
 export { AggregateWorker, type AggregateWorkerOptions, type AggregateSummary } from './aggregate/aggregate-worker.ts';
-export { AggregateInputError, aggregateSweep, failedRuns, parseChildResults, priorMembership } from './aggregate/aggregate-sweep.ts';
+export { AggregateInputError, aggregateSweep, ChildResultCollector, failedRuns, parseChildResults, priorMembership, reportFromResults } from './aggregate/aggregate-sweep.ts';
 export { buildManifest, writeManifest, loadManifest } from './aggregate/sweep-manifest.ts';
 export { renderReportHtml, renderReportSections, type ReportHtmlOptions } from './aggregate/report-html.ts';
 export { reportFigures, type ReportFigure, type FigureKind } from './plots/report-plots.ts';

@@ -37,7 +37,8 @@ describe('aggregate (real redis-server + s3rver, synthetic train results)', () =
   async function rig(behaviour: TrainBehaviour, trainConcurrency = 4) {
     const prefix = `t-${uniq()}`;
     const service = new SweepService({ redis: redis.url, store: s3.store, prefix, pollMs: 100 });
-    const aggregate = new AggregateWorker({ redis: redis.url, store: s3.store, prefix, concurrency: 2 });
+    // A tiny page size: results are read in several HSCAN pages once the hash outgrows its compact encoding.
+    const aggregate = new AggregateWorker({ redis: redis.url, store: s3.store, prefix, concurrency: 2, pageSize: 3 });
     const trainConn = new Redis(redis.url, { maxRetriesPerRequest: null });
     const train = new Worker<RunPayload, unknown>(QUEUES.train, (job) => behaviour(job as Job<RunPayload, RunResult>), { connection: trainConn, prefix, concurrency: trainConcurrency });
     closers.push(async () => {

@@ -17,7 +17,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
+  ListObjectsCommand,
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
@@ -229,20 +229,28 @@ export class ObjectStore {
   }
 
   /** Every object under `prefix` (relative to the store's prefix), in key order. */
+  /**
+   * Every object under `prefix`. ListObjects (v1), paged by marker: the embedded
+   * s3rver (3.7) signs v2 continuation tokens with DES, which OpenSSL 3 (Node ≥ 17)
+   * refuses, so every v2 listing it had to truncate (over 1,000 keys: a sweep of a
+   * couple of hundred runs) failed with InternalError. v1 pages by the last key and
+   * behaves the same on AWS S3 and MinIO.
+   */
   async *list(prefix: string): AsyncGenerator<{ key: string; size: number }> {
-    let token: string | undefined;
+    let marker: string | undefined;
     do {
       let out;
       try {
-        out = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.fullKey(prefix), ContinuationToken: token }));
+        out = await this.client.send(new ListObjectsCommand({ Bucket: this.bucket, Prefix: this.fullKey(prefix), Marker: marker }));
       } catch (err) {
-        this.fail('ListObjectsV2', prefix, err);
+        this.fail('ListObjects', prefix, err);
       }
-      for (const o of out.Contents ?? []) {
+      const contents = out.Contents ?? [];
+      for (const o of contents) {
         if (o.Key) yield { key: o.Key.slice(this.prefix.length), size: o.Size ?? 0 };
       }
-      token = out.IsTruncated ? out.NextContinuationToken : undefined;
-    } while (token);
+      marker = out.IsTruncated ? (out.NextMarker ?? contents.at(-1)?.Key) : undefined;
+    } while (marker);
   }
 
   async deleteMany(keys: string[]): Promise<void> {

@@ -23,6 +23,12 @@ import { isValidId } from './ids.ts';
 export const QUEUES = {
   train: 'yoto-train',
   aggregate: 'yoto-aggregate',
+  /**
+   * Holds one gate job per sweep while a large sweep is enqueued in chunks; no worker
+   * takes from it. The aggregate waits on its gate, so it cannot start before every
+   * run is enqueued (see the coordinator's sweep-service.ts).
+   */
+  gate: 'yoto-gate',
 } as const;
 
 function id(x: string): string {
@@ -39,6 +45,7 @@ export const redisKeys = {
 export const jobIds = {
   train: (sweepId: string, runId: string) => `${id(sweepId)}.${id(runId)}`,
   aggregate: (sweepId: string) => `${id(sweepId)}.aggregate`,
+  gate: (sweepId: string) => `${id(sweepId)}.gate`,
 } as const;
 
 export const s3Keys = {

@@ -6,7 +6,7 @@
 import { canonicalJson, numberToIdPart, shortHash } from './ids.ts';
 import { expandGrid, lambdaLabel, type LambdaPoint } from './lambda.ts';
 import { PROBLEMS } from './problems.ts';
-import { applyVariant, variantCombinations, type SweepSpec, type VariantAssignment } from './spec.ts';
+import { applyVariant, QuadraticSchema, variantCombinations, type SweepSpec, type VariantAssignment } from './spec.ts';
 import type { RunPayload } from './runs.ts';
 
 export interface PlannedVariant {
@@ -68,7 +68,8 @@ export function planSweep(spec: SweepSpec): SweepPlan {
         variant: assignment,
         seed,
         problem: v.problem,
-        dataset: v.dataset,
+        ...(v.dataset ? { dataset: v.dataset } : {}),
+        ...(v.problem === 'quadratic' ? { quadratic: v.quadratic ?? QuadraticSchema.parse({}) } : {}),
         model: v.model,
         conditioning: v.conditioning,
         evalGrid: grid,

@@ -9,7 +9,10 @@ export interface ProblemInfo {
   terms: readonly string[];
   /** Terms that carry a λ weight; the spec's `lambda` and `grid` keys must be exactly these. */
   weightedTerms: readonly string[];
-  /** Datasets the problem can train on. */
+  /**
+   * Datasets the problem can train on. Empty for a problem whose loss reads no data
+   * (quadratic): its spec has no `dataset`, and the worker feeds it λ draws alone.
+   */
   datasets: readonly DatasetName[];
   /** Which architectures it supports. */
   archs: readonly ModelArch[];
@@ -58,7 +61,21 @@ export const PROBLEMS = {
     tradeoff: ['rate', 'distortion'],
     rd: { rate: 'actualBpp', quality: 'psnr' },
   },
+  quadratic: {
+    name: 'quadratic',
+    terms: ['q0', 'q1', 'q2'],
+    weightedTerms: ['q1', 'q2'],
+    datasets: [],
+    archs: MODEL_ARCHS,
+    summary: 'conflicting quadratics q_i = ‖w − a_i‖²: q0 + λ1·q1 + λ2·q2, optimum w* = (a0 + λ1·a1 + λ2·a2)/(1 + λ1 + λ2) in closed form',
+    tradeoff: ['q1', 'q0'],
+  },
 } as const satisfies Record<string, ProblemInfo>;
+
+/** Whether a problem trains on a dataset (false: its loss reads no data). */
+export function needsDataset(name: ProblemName): boolean {
+  return PROBLEMS[name].datasets.length > 0;
+}
 
 export type ProblemName = keyof typeof PROBLEMS;
 export const PROBLEM_NAMES = Object.keys(PROBLEMS) as ProblemName[];

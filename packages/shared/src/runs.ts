@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { ValidationError, formatPath } from './errors.ts';
 import { ID_PATTERN, ID_RULE } from './ids.ts';
-import { ConditioningSchema, DatasetSchema, LambdaDistSchema, ModelSchema, TrainSchema } from './spec.ts';
+import { ConditioningSchema, DatasetSchema, LambdaDistSchema, ModelSchema, QuadraticSchema, TrainSchema } from './spec.ts';
 import { PROBLEM_NAMES, type ProblemName } from './problems.ts';
 
 const Id = z.string().regex(ID_PATTERN, `must be ${ID_RULE}`);
@@ -25,7 +25,10 @@ export const RunPayloadSchema = z.strictObject({
   variant: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])),
   seed: z.number().int().min(0),
   problem: z.enum(PROBLEM_NAMES as [ProblemName, ...ProblemName[]]),
-  dataset: DatasetSchema,
+  /** Absent for a problem that trains without data (quadratic). */
+  dataset: DatasetSchema.optional(),
+  /** The quadratic problem's settings (that problem only). */
+  quadratic: QuadraticSchema.optional(),
   model: ModelSchema,
   conditioning: ConditioningSchema,
   /** The training distribution of λ per weighted term. Baselines carry `fixed` priors. */
@@ -49,6 +52,11 @@ export const EvalPointSchema = z.strictObject({
    * coded bits per pixel and PSNR); absent for problems without any.
    */
   metrics: z.record(z.string(), z.number()).optional(),
+  /**
+   * Problems with a closed-form optimum (quadratic): Euclidean distance between the
+   * model's solution at this λ and the analytic optimum.
+   */
+  distanceToOptimum: z.number().min(0).optional(),
 });
 export type EvalPoint = z.output<typeof EvalPointSchema>;
 

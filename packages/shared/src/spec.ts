@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { ValidationError, formatPath, type FieldIssue } from './errors.ts';
 import { ID_PATTERN, ID_RULE } from './ids.ts';
-import { DATASETS, DATASET_LIMITS, MODEL_ARCHS, PROBLEMS, PROBLEM_NAMES, type ProblemName } from './problems.ts';
+import { DATASETS, DATASET_LIMITS, MODEL_ARCHS, PROBLEMS, PROBLEM_NAMES, needsDataset, type ProblemName } from './problems.ts';
 import { expandGrid } from './lambda.ts';
 
 /** Hard limits; each is named in the error that enforces it. */
@@ -23,6 +23,8 @@ export const LIMITS = {
   maxYotoStepsMultiplier: 64,
   maxWidth: 16,
   maxLatentDim: 512,
+  maxQuadraticDim: 1024,
+  maxAnchorAbs: 1e4,
   maxSpecBytes: 256 * 1024,
   minLambda: 1e-8,
   maxLambda: 1e8,
@@ -40,6 +42,17 @@ const DatasetSchema = z.strictObject({
   name: z.enum(DATASETS),
   trainExamples: z.number().int().min(64).default(10000),
   testExamples: z.number().int().min(16).default(2000),
+});
+
+/**
+ * The quadratic problem's anchors a_0…a_K (one per term, in `terms` order): given
+ * explicitly, or drawn uniformly from [−1, 1]^dim by a PRNG keyed by `anchorSeed`
+ * (the same for every run of the sweep, so every run solves the same problem).
+ */
+const QuadraticSchema = z.strictObject({
+  dim: z.number().int().min(1).max(LIMITS.maxQuadraticDim).default(8),
+  anchorSeed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
+  anchors: z.array(z.array(z.number().min(-LIMITS.maxAnchorAbs).max(LIMITS.maxAnchorAbs))).optional(),
 });
 
 const ModelSchema = z.strictObject({
@@ -98,7 +111,10 @@ const SpecObject = z.strictObject({
   name: z.string().regex(ID_PATTERN, `must be ${ID_RULE}`),
   description: z.string().max(2000).optional(),
   problem: z.enum(PROBLEM_NAMES as [ProblemName, ...ProblemName[]]),
-  dataset: DatasetSchema,
+  /** Required by every problem that trains on data; absent for a data-free problem (quadratic). */
+  dataset: DatasetSchema.optional(),
+  /** Settings of the `quadratic` problem (defaults apply when absent). */
+  quadratic: QuadraticSchema.optional(),
   model: ModelSchema.prefault({}),
   conditioning: ConditioningSchema.prefault({}),
   lambda: z.record(z.string(), LambdaDistSchema),
@@ -115,7 +131,8 @@ export type SweepSpec = z.output<typeof SpecObject>;
 export type SweepSpecInput = z.input<typeof SpecObject>;
 export type TrainConfig = SweepSpec['train'];
 export type ModelConfig = SweepSpec['model'];
-export type DatasetConfig = SweepSpec['dataset'];
+export type DatasetConfig = z.output<typeof DatasetSchema>;
+export type QuadraticConfig = z.output<typeof QuadraticSchema>;
 export type ConditioningConfig = SweepSpec['conditioning'];
 export type LambdaDistConfig = z.output<typeof LambdaDistSchema>;
 
@@ -152,16 +169,40 @@ function semanticIssues(spec: SweepSpec): FieldIssue[] {
   const points = expandGrid(spec.grid, info.weightedTerms).length;
   if (points > LIMITS.maxGridPoints) issues.push({ path: 'grid', message: `${points} grid points exceed the limit of ${LIMITS.maxGridPoints}` });
   if (!(info.archs as readonly string[]).includes(spec.model.arch)) issues.push({ path: 'model.arch', message: `problem ${spec.problem} supports ${info.archs.join(', ')}, not ${spec.model.arch}` });
-  if (!(info.datasets as readonly string[]).includes(spec.dataset.name)) issues.push({ path: 'dataset.name', message: `problem ${spec.problem} does not support ${spec.dataset.name}` });
-  const lim = DATASET_LIMITS[spec.dataset.name];
-  if (spec.dataset.trainExamples > lim.train) issues.push({ path: 'dataset.trainExamples', message: `${spec.dataset.name} has ${lim.train} training examples; asked for ${spec.dataset.trainExamples}` });
-  if (spec.dataset.testExamples > lim.test) issues.push({ path: 'dataset.testExamples', message: `${spec.dataset.name} has ${lim.test} test examples; asked for ${spec.dataset.testExamples}` });
-  if (spec.train.batchSize > spec.dataset.trainExamples) issues.push({ path: 'train.batchSize', message: `larger than dataset.trainExamples (${spec.dataset.trainExamples})` });
+  issues.push(...dataIssues(spec));
   const decay = spec.train.lrDecayAt;
   for (let i = 1; i < decay.length; i++) {
     if (!((decay[i] ?? 0) > (decay[i - 1] ?? 0))) issues.push({ path: `train.lrDecayAt[${i}]`, message: 'must be increasing' });
   }
   if (new Set(spec.seeds).size !== spec.seeds.length) issues.push({ path: 'seeds', message: 'duplicate seed' });
+  return issues;
+}
+
+/** `dataset` and `quadratic`: present exactly when the problem uses them, and within their limits. */
+function dataIssues(spec: SweepSpec): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  const info = PROBLEMS[spec.problem];
+  const ds = spec.dataset;
+  if (!needsDataset(spec.problem)) {
+    if (ds) issues.push({ path: 'dataset', message: `problem ${spec.problem} trains without data; remove this field` });
+  } else if (!ds) {
+    issues.push({ path: 'dataset', message: `required: problem ${spec.problem} trains on one of ${info.datasets.join(', ')}` });
+  } else {
+    if (!(info.datasets as readonly string[]).includes(ds.name)) issues.push({ path: 'dataset.name', message: `problem ${spec.problem} does not support ${ds.name}` });
+    const lim = DATASET_LIMITS[ds.name];
+    if (ds.trainExamples > lim.train) issues.push({ path: 'dataset.trainExamples', message: `${ds.name} has ${lim.train} training examples; asked for ${ds.trainExamples}` });
+    if (ds.testExamples > lim.test) issues.push({ path: 'dataset.testExamples', message: `${ds.name} has ${lim.test} test examples; asked for ${ds.testExamples}` });
+    if (spec.train.batchSize > ds.trainExamples) issues.push({ path: 'train.batchSize', message: `larger than dataset.trainExamples (${ds.trainExamples})` });
+  }
+  const q = spec.quadratic;
+  if (q && spec.problem !== 'quadratic') issues.push({ path: 'quadratic', message: `only for problem quadratic, not ${spec.problem}` });
+  if (q?.anchors) {
+    const want = info.terms.length;
+    if (q.anchors.length !== want) issues.push({ path: 'quadratic.anchors', message: `needs ${want} anchors (one per term: ${info.terms.join(', ')}); got ${q.anchors.length}` });
+    q.anchors.forEach((a, i) => {
+      if (a.length !== q.dim) issues.push({ path: `quadratic.anchors[${i}]`, message: `has ${a.length} coordinates; quadratic.dim is ${q.dim}` });
+    });
+  }
   return issues;
 }
 
@@ -269,4 +310,4 @@ export function parseSweepSpecText(text: string): SweepSpec {
   return parseSweepSpec(raw);
 }
 
-export { LambdaDistSchema, TrainSchema, ModelSchema, DatasetSchema, ConditioningSchema, SpecObject as SweepSpecSchema };
+export { LambdaDistSchema, TrainSchema, ModelSchema, DatasetSchema, ConditioningSchema, QuadraticSchema, SpecObject as SweepSpecSchema };

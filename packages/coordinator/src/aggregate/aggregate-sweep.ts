@@ -21,31 +21,70 @@ export function runIdFromChildKey(key: string, sweepId: string): string {
   return jobId.startsWith(`${sweepId}.`) ? jobId.slice(sweepId.length + 1) : jobId;
 }
 
+/**
+ * Parses and cross-checks the children's return values against the plan, a page at a
+ * time, so a 10,000-run sweep never holds every raw result at once. What it keeps of
+ * each result is what the report reads: a baseline is compared at its own λ only, so
+ * its evaluations at the other grid points are dropped (a YOTO run keeps them all).
+ */
+export class ChildResultCollector {
+  private readonly planned: Map<string, SweepPlan['runs'][number]>;
+  private readonly results: RunResult[] = [];
+  private readonly seen = new Set<string>();
+  /** Child keys already taken (a paged scan may return one twice). */
+  private readonly keys = new Set<string>();
+
+  constructor(private readonly plan: SweepPlan) {
+    this.planned = new Map(plan.runs.map((r) => [r.runId, r]));
+  }
+
+  /** One page of `child key -> return value`. */
+  add(values: Record<string, unknown>): void {
+    const plan = this.plan;
+    for (const [key, value] of Object.entries(values)) {
+      if (this.keys.has(key)) continue;
+      this.keys.add(key);
+      const runId = runIdFromChildKey(key, plan.sweepId);
+      let result: RunResult;
+      try {
+        result = parseRunResult(value);
+      } catch (err) {
+        const detail = err instanceof ValidationError ? err.issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ') : String(err);
+        throw new AggregateInputError(`result of run ${runId} is invalid: ${detail}`, { cause: err });
+      }
+      const run = this.planned.get(result.runId);
+      if (result.sweepId !== plan.sweepId) throw new AggregateInputError(`result of run ${runId} belongs to sweep ${result.sweepId}, not ${plan.sweepId}`);
+      if (!run || result.runId !== runId) throw new AggregateInputError(`result of run ${runId} names run ${result.runId}, which the plan of ${plan.sweepId} does not have at that job`);
+      if (run.kind !== result.kind || run.variantId !== result.variantId) throw new AggregateInputError(`result of run ${runId} says kind ${result.kind}/variant ${result.variantId}; the plan says ${run.kind}/${run.variantId}`);
+      if (this.seen.has(runId)) throw new AggregateInputError(`two results for run ${runId}`);
+      this.seen.add(runId);
+      this.results.push(compact(result));
+    }
+  }
+
+  /** Every result; throws when a run that did not fail has none. */
+  finish(failed: ReadonlyMap<string, string> = new Map()): RunResult[] {
+    const missing = this.plan.runs.filter((r) => !this.seen.has(r.runId) && !failed.has(r.runId)).map((r) => r.runId);
+    if (missing.length) throw new AggregateInputError(`no result for ${missing.length} run(s): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`);
+    return this.results;
+  }
+}
+
+const pointKey = (p: LambdaPoint) => JSON.stringify(Object.entries(p).sort(([a], [b]) => a.localeCompare(b)));
+
+/** A baseline's result with only its own λ's evaluation (the one the report compares). */
+function compact(r: RunResult): RunResult {
+  if (r.kind !== 'baseline' || !r.fixedLambda) return r;
+  const own = pointKey(r.fixedLambda);
+  const evals = r.evals.filter((e) => pointKey(e.lambda) === own);
+  return evals.length ? { ...r, evals } : r;
+}
+
 /** Parses and cross-checks every child's return value against the plan; runs in `failed` may lack one. */
 export function parseChildResults(plan: SweepPlan, values: Record<string, unknown>, failed: ReadonlyMap<string, string> = new Map()): RunResult[] {
-  const planned = new Map(plan.runs.map((r) => [r.runId, r]));
-  const results: RunResult[] = [];
-  const seen = new Set<string>();
-  for (const [key, value] of Object.entries(values)) {
-    const runId = runIdFromChildKey(key, plan.sweepId);
-    let result: RunResult;
-    try {
-      result = parseRunResult(value);
-    } catch (err) {
-      const detail = err instanceof ValidationError ? err.issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ') : String(err);
-      throw new AggregateInputError(`result of run ${runId} is invalid: ${detail}`, { cause: err });
-    }
-    const run = planned.get(result.runId);
-    if (result.sweepId !== plan.sweepId) throw new AggregateInputError(`result of run ${runId} belongs to sweep ${result.sweepId}, not ${plan.sweepId}`);
-    if (!run || result.runId !== runId) throw new AggregateInputError(`result of run ${runId} names run ${result.runId}, which the plan of ${plan.sweepId} does not have at that job`);
-    if (run.kind !== result.kind || run.variantId !== result.variantId) throw new AggregateInputError(`result of run ${runId} says kind ${result.kind}/variant ${result.variantId}; the plan says ${run.kind}/${run.variantId}`);
-    if (seen.has(runId)) throw new AggregateInputError(`two results for run ${runId}`);
-    seen.add(runId);
-    results.push(result);
-  }
-  const missing = plan.runs.filter((r) => !seen.has(r.runId) && !failed.has(r.runId)).map((r) => r.runId);
-  if (missing.length) throw new AggregateInputError(`no result for ${missing.length} run(s): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`);
-  return results;
+  const collector = new ChildResultCollector(plan);
+  collector.add(values);
+  return collector.finish(failed);
 }
 
 /**
@@ -71,7 +110,11 @@ export function failedRuns(sweepId: string, failures: Record<string, string>): M
 
 export function aggregateSweep(plan: SweepPlan, childValues: Record<string, unknown>, now = new Date(), childFailures: Record<string, string> = {}): Report {
   const failed = failedRuns(plan.sweepId, childFailures);
-  const results = parseChildResults(plan, childValues, failed);
+  return reportFromResults(plan, parseChildResults(plan, childValues, failed), now, failed);
+}
+
+/** The report from already collected results (see ChildResultCollector). */
+export function reportFromResults(plan: SweepPlan, results: RunResult[], now: Date, failed: ReadonlyMap<string, string>): Report {
   try {
     return buildReport(plan, results, priorMembership(plan), now, failed);
   } catch (err) {

@@ -14,7 +14,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QUEUES, YotoError, parseAggregatePayload, redisKeys, renderReportMarkdown, s3Keys, type AggregatePayload, type SweepPlan } from '@yoto/shared';
 import { QUEUE_SETTINGS, createRedis, type Logger, type ObjectStore } from '@yoto/runtime';
-import { AggregateInputError, aggregateSweep } from './aggregate-sweep.ts';
+import { AggregateInputError, ChildResultCollector, failedRuns, reportFromResults } from './aggregate-sweep.ts';
 import { renderReportHtml } from './report-html.ts';
 import { writeManifest } from './sweep-manifest.ts';
 
@@ -35,9 +35,11 @@ export interface AggregateWorkerOptions {
   concurrency?: number;
   /** Start fetching jobs at once. @defaultValue true */
   autorun?: boolean;
+  /** Children's results read per Redis round trip. @defaultValue 500 */
+  pageSize?: number;
 }
 
-const DEFAULTS = { prefix: 'bull', concurrency: 2, autorun: true } as const;
+const DEFAULTS = { prefix: 'bull', concurrency: 2, autorun: true, pageSize: 500 } as const;
 
 /** What the aggregate job returns (kept small: the report itself is in S3). */
 export interface AggregateSummary {
@@ -52,7 +54,7 @@ export interface AggregateSummary {
 
 export class AggregateWorker {
   readonly worker: Worker<AggregatePayload, AggregateSummary>;
-  private readonly opts: Required<Pick<AggregateWorkerOptions, 'prefix' | 'concurrency' | 'autorun'>> & AggregateWorkerOptions;
+  private readonly opts: Required<Pick<AggregateWorkerOptions, 'prefix' | 'concurrency' | 'autorun' | 'pageSize'>> & AggregateWorkerOptions;
   private readonly redis: Redis;
   private readonly ownsRedis: boolean;
   private closing: Promise<void> | null = null;
@@ -117,11 +119,19 @@ export class AggregateWorker {
     }
     if (plan.sweepId !== sweepId) throw new UnrecoverableError(`stored plan ${s3Keys.plan(sweepId)} is for sweep ${plan.sweepId}`);
 
-    const values = await job.getChildrenValues<unknown>();
-    const failures = await job.getIgnoredChildrenFailures();
     let report;
     try {
-      report = aggregateSweep(plan, values, new Date(), failures);
+      // Results a page at a time (HSCAN), each compacted as it is parsed: a 10,000-run
+      // sweep never has every raw result in memory at once.
+      const collector = new ChildResultCollector(plan);
+      let cursor = 0;
+      do {
+        const page = await job.getDependencies({ processed: { cursor, count: this.opts.pageSize } });
+        collector.add(page.processed ?? {});
+        cursor = Number(page.nextProcessedCursor ?? 0);
+      } while (cursor !== 0);
+      const failed = failedRuns(sweepId, await job.getIgnoredChildrenFailures());
+      report = reportFromResults(plan, collector.finish(failed), new Date(), failed);
     } catch (err) {
       if (err instanceof AggregateInputError) throw new UnrecoverableError(err.message);
       throw err;

@@ -82,8 +82,12 @@ export function renderSpecSummary(spec: SweepSpec, plan: SweepPlan): string {
   const lines = [
     `${pc.green('valid')}  ${pc.bold(spec.name)} → sweep ${plan.sweepId}`,
     `  problem     ${spec.problem}: ${info.summary}`,
-    `  dataset     ${spec.dataset.name} (${spec.dataset.trainExamples} train / ${spec.dataset.testExamples} test)`,
-    `  model       ${spec.model.arch}, latent ${spec.model.latentDim}, width ×${spec.model.width}, FiLM hidden ${spec.model.filmHidden}`,
+    spec.dataset
+      ? `  dataset     ${spec.dataset.name} (${spec.dataset.trainExamples} train / ${spec.dataset.testExamples} test)`
+      : `  dataset     none (the loss reads no data${spec.quadratic ? `; dim ${spec.quadratic.dim}` : ''})`,
+    spec.problem === 'quadratic'
+      ? `  model       MLP of log λ → w, 2 hidden layers of ${spec.model.filmHidden}`
+      : `  model       ${spec.model.arch}, latent ${spec.model.latentDim}, width ×${spec.model.width}, FiLM hidden ${spec.model.filmHidden}`,
     `  prior       ${prior}`,
     `  grid        ${plan.grid.length} point${plan.grid.length === 1 ? '' : 's'}: ${plan.grid.map(lambdaLabel).join('  ')}`,
     `  train       ${spec.train.steps} steps × batch ${spec.train.batchSize} (YOTO ${yoto[0]?.train.steps ?? spec.train.steps} steps), lr ${spec.train.lr}`,

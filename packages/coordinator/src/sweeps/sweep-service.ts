@@ -8,6 +8,19 @@
  * (sweepId from the spec's hash, job ids from `jobIds`), so resubmitting the same spec
  * finds the sweep and enqueues nothing.
  *
+ * Large sweeps (more runs than `enqueueChunk`, e.g. 10,000) are not one transaction:
+ * a single MULTI of that size holds the whole flow in the coordinator's memory and
+ * blocks Redis for its length. They are enqueued behind a gate instead: one atomic
+ * flow puts the aggregate and a gate child (queue `yoto-gate`, which no worker takes),
+ * then the runs go in as children of the aggregate, `enqueueChunk` per `addBulk` (one
+ * MULTI and one round trip per chunk), and only then is the gate removed. The
+ * aggregate therefore cannot start before every run is in Redis, whatever happens in
+ * between. If a chunk is refused the sweep is marked `failed-to-enqueue` with the gate
+ * still closed; a coordinator that dies mid-way leaves the gate closed too, and the
+ * gate's presence is what makes a resubmission finish the job: the runs already in
+ * Redis keep their deterministic ids (adding them again is a no-op), the rest are
+ * added, and the gate opens. Runs that started in the meantime are not wasted.
+ *
  * Partial sweeps: train children carry BullMQ's `ignoreDependencyOnFailure` (not
  * `failParentOnFailure`): a run that fails for good (out of attempts, diverged) is
  * recorded among the parent's ignored failures and the aggregate still runs once every
@@ -71,9 +84,15 @@ export interface SweepServiceOptions {
   prefix?: string;
   /** Poll interval of `waitForCompletion`. @defaultValue 1000 */
   pollMs?: number;
+  /**
+   * Runs per enqueue transaction. A sweep with at most this many runs is one atomic
+   * flow; a larger one is enqueued in chunks of this size behind a gate (see the header).
+   * @defaultValue 1000
+   */
+  enqueueChunk?: number;
 }
 
-const DEFAULTS = { prefix: 'bull', pollMs: 1000 } as const;
+const DEFAULTS = { prefix: 'bull', pollMs: 1000, enqueueChunk: 1000 } as const;
 
 export interface SubmitResult {
   sweepId: string;
@@ -135,11 +154,12 @@ function parseProgress(p: unknown): RunProgress | null {
 }
 
 export class SweepService {
-  private readonly opts: Required<Pick<SweepServiceOptions, 'prefix' | 'pollMs'>> & SweepServiceOptions;
+  private readonly opts: Required<Pick<SweepServiceOptions, 'prefix' | 'pollMs' | 'enqueueChunk'>> & SweepServiceOptions;
   private readonly redis: Redis;
   private readonly ownsRedis: boolean;
   private readonly trainQueue: Queue<RunPayload, RunResult>;
   private readonly aggregateQueue: Queue<AggregatePayload>;
+  private readonly gateQueue: Queue;
   private readonly flows: FlowProducer;
   /** Plans never change once written; cached so polling does not re-read S3. */
   private readonly plans = new Map<string, SweepPlan>();
@@ -152,12 +172,14 @@ export class SweepService {
     const base = { connection: this.redis, prefix: this.opts.prefix };
     this.trainQueue = new Queue<RunPayload, RunResult>(QUEUES.train, base);
     this.aggregateQueue = new Queue<AggregatePayload>(QUEUES.aggregate, base);
+    this.gateQueue = new Queue(QUEUES.gate, base);
     this.flows = new FlowProducer(base);
     // Errors surface through the commands that hit them; without a listener each
     // would also be printed as an unhandled 'error' event.
     const onError = (err: Error) => this.opts.log?.debug({ err: { message: err.message } }, 'bullmq client error');
     this.trainQueue.on('error', onError);
     this.aggregateQueue.on('error', onError);
+    this.gateQueue.on('error', onError);
     this.flows.on('error', onError);
   }
 
@@ -190,7 +212,9 @@ export class SweepService {
     const specKey = s3Keys.spec(sweepId);
     const planKey = s3Keys.plan(sweepId);
     await this.opts.store.putJson(specKey, spec);
-    await this.opts.store.putJson(planKey, plan);
+    // Compact, unlike the other JSON artifacts: a 10,000-run plan is ~16 MB this way and
+    // three times that indented, all of it held in memory while it uploads.
+    await this.opts.store.put(planKey, JSON.stringify(plan), { contentType: 'application/json' });
     this.plans.set(sweepId, plan);
 
     // HSETNX on `created` is the claim: of two concurrent submitters only one proceeds
@@ -215,28 +239,12 @@ export class SweepService {
       .exec();
 
     try {
-      await this.flows.add({
-        name: 'aggregate',
-        queueName: QUEUES.aggregate,
-        data: { version: 1, sweepId } satisfies AggregatePayload,
-        opts: { jobId: jobIds.aggregate(sweepId), ...AGGREGATE_JOB_RETRY, removeOnComplete: false, removeOnFail: false },
-        children: plan.runs.map((run) => ({
-          name: 'train',
-          queueName: QUEUES.train,
-          data: run,
-          opts: {
-            jobId: jobIds.train(sweepId, run.runId),
-            priority: spec.priority,
-            ...TRAIN_JOB_RETRY,
-            // Results stay readable for the aggregate (getChildrenValues) and `status`.
-            removeOnComplete: false,
-            removeOnFail: false,
-            // A run out of attempts is recorded on the parent, which still aggregates
-            // what completed (partial sweep, see the header).
-            ignoreDependencyOnFailure: true,
-          },
-        })),
-      });
+      if (plan.runs.length <= this.opts.enqueueChunk) {
+        // One MULTI: the aggregate and every run, or nothing.
+        await this.flows.add({ ...this.aggregateNode(sweepId), children: plan.runs.map((run) => this.trainNode(spec, run)) });
+      } else {
+        await this.enqueueGated(spec, plan);
+      }
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       await this.redis.hset(key, { status: 'failed-to-enqueue', error: reason }).catch(() => undefined);
@@ -247,16 +255,90 @@ export class SweepService {
     return result(true);
   }
 
+  private aggregateNode(sweepId: string) {
+    return {
+      name: 'aggregate',
+      queueName: QUEUES.aggregate,
+      data: { version: 1, sweepId } satisfies AggregatePayload,
+      opts: { jobId: jobIds.aggregate(sweepId), ...AGGREGATE_JOB_RETRY, removeOnComplete: false, removeOnFail: false },
+    };
+  }
+
+  private trainNode(spec: SweepSpec, run: RunPayload) {
+    return {
+      name: 'train',
+      queueName: QUEUES.train,
+      data: run,
+      opts: {
+        jobId: jobIds.train(run.sweepId, run.runId),
+        priority: spec.priority,
+        ...TRAIN_JOB_RETRY,
+        // Results stay readable for the aggregate (getChildrenValues) and `status`.
+        removeOnComplete: false,
+        removeOnFail: false,
+        // A run out of attempts is recorded on the parent, which still aggregates
+        // what completed (partial sweep, see the header).
+        ignoreDependencyOnFailure: true,
+      },
+    };
+  }
+
+  /** Aggregate + gate atomically, the runs in chunks under the aggregate, then the gate opens (see the header). */
+  private async enqueueGated(spec: SweepSpec, plan: SweepPlan): Promise<void> {
+    const { sweepId } = plan;
+    const gateId = jobIds.gate(sweepId);
+    const aggregateState = await this.aggregateQueue.getJobState(jobIds.aggregate(sweepId));
+    if (aggregateState === 'unknown') {
+      await this.flows.add({
+        ...this.aggregateNode(sweepId),
+        children: [{ name: 'gate', queueName: QUEUES.gate, data: { sweepId }, opts: { jobId: gateId, removeOnComplete: true, removeOnFail: true } }],
+      });
+    } else if ((await this.gateQueue.getJobState(gateId)) === 'unknown') {
+      // The gate is open already: every run is in.
+      return;
+    }
+    const parent = { id: jobIds.aggregate(sweepId), queue: `${this.opts.prefix}:${QUEUES.aggregate}` };
+    const chunk = this.opts.enqueueChunk;
+    const starts = Array.from({ length: Math.ceil(plan.runs.length / chunk) }, (_, i) => i * chunk);
+    // Two chunks in flight: one is built and sent while Redis runs the other. Order
+    // among chunks does not matter; the gate opens only after all of them succeeded.
+    let failed = false;
+    const send = async () => {
+      for (let start = starts.shift(); start !== undefined && !failed; start = starts.shift()) {
+        try {
+          await this.trainQueue.addBulk(
+            plan.runs.slice(start, start + chunk).map((run) => {
+              const node = this.trainNode(spec, run);
+              return { name: node.name, data: node.data, opts: { ...node.opts, parent } };
+            }),
+          );
+        } catch (err) {
+          failed = true; // the other sender stops after its chunk in flight
+          throw err;
+        }
+      }
+    };
+    // allSettled: the error is reported once both senders have stopped.
+    const sent = await Promise.allSettled([send(), send()]);
+    const refused = sent.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (refused) throw refused.reason;
+    await this.gateQueue.remove(gateId);
+  }
+
   /**
-   * Whether submit must (re-)enqueue: the sweep is unknown, failed to enqueue, or is
+   * Whether submit must (re-)enqueue: the sweep is unknown, failed to enqueue, is
    * registered as queued but its aggregate job does not exist (a crash between
-   * registration and the flow add).
+   * registration and the flow add), or its gate is still closed (a chunked enqueue
+   * that never finished).
    */
   private async needsEnqueue(sweepId: string): Promise<boolean> {
     const record = parseSweepRecord(sweepId, await this.redis.hgetall(redisKeys.sweep(sweepId)));
     if (!record) return true;
     if (record.status === 'failed-to-enqueue') return true;
-    if (record.status === 'queued') return (await this.aggregateQueue.getJobState(jobIds.aggregate(sweepId))) === 'unknown';
+    if (record.status === 'queued') {
+      if ((await this.aggregateQueue.getJobState(jobIds.aggregate(sweepId))) === 'unknown') return true;
+      return (await this.gateQueue.getJobState(jobIds.gate(sweepId))) !== 'unknown';
+    }
     return false;
   }
 
@@ -404,6 +486,8 @@ export class SweepService {
       else if (statesBefore[i] !== 'unknown') active += 1;
     }
     if ((await this.aggregateQueue.getJobState(aggId)) !== 'unknown' && (await this.aggregateQueue.remove(aggId, { removeChildren: false })) === 1) removed += 1;
+    // A gate left by an unfinished chunked enqueue has no parent to wait for any more.
+    await this.gateQueue.remove(jobIds.gate(sweepId));
     this.log?.info({ sweepId, removed, active }, 'sweep cancelled');
     return { removed, active };
   }
@@ -452,7 +536,7 @@ export class SweepService {
   /** Closes the BullMQ clients and, when the service opened it, the Redis connection. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await Promise.allSettled([this.trainQueue.close(), this.aggregateQueue.close(), this.flows.close()]);
+      await Promise.allSettled([this.trainQueue.close(), this.aggregateQueue.close(), this.gateQueue.close(), this.flows.close()]);
       if (this.ownsRedis) await this.redis.quit().catch(() => this.redis.disconnect());
     })();
     return this.closing;

@@ -20,7 +20,8 @@ import { parseIdxImages } from './idx.ts';
 import { generateShapes } from './shapes.ts';
 
 export interface Dataset {
-  name: DatasetName;
+  /** `none`: the blank dataset of a problem whose loss reads no data (see BLANK_DATASET). */
+  name: DatasetName | 'none';
   /** trainCount·height·width·channels values in [0, 1]. */
   train: Float32Array;
   test: Float32Array;
@@ -130,11 +131,29 @@ async function loadShapes(trainCount: number, testCount: number): Promise<Splits
 }
 
 /**
+ * What a data-free problem (quadratic) trains on: one blank 1×1×1 example per split.
+ * Its batches are then the λ draws alone (the image input is ignored), and its
+ * evaluation reads one example per grid point, which is exact for a loss that
+ * depends on λ alone.
+ */
+export const BLANK_DATASET: Readonly<Dataset> = Object.freeze({
+  name: 'none',
+  train: new Float32Array(1),
+  test: new Float32Array(1),
+  trainCount: 1,
+  testCount: 1,
+  height: 1,
+  width: 1,
+  channels: 1,
+});
+
+/**
  * The dataset a run asked for: the first `trainExamples` / `testExamples` of each
  * split. Loaded once per process (shapes: once per size; a smaller request reuses
- * nothing but is cheap).
+ * nothing but is cheap). No config (a data-free problem's payload): BLANK_DATASET.
  */
-export async function loadDataset(cfg: DatasetConfig): Promise<Dataset> {
+export async function loadDataset(cfg: DatasetConfig | undefined): Promise<Dataset> {
+  if (!cfg) return BLANK_DATASET;
   const limit = DATASET_LIMITS[cfg.name];
   if (cfg.trainExamples > limit.train || cfg.testExamples > limit.test) {
     throw new YotoError('PAYLOAD_INVALID', `dataset ${cfg.name} has ${limit.train}/${limit.test} train/test examples; asked for ${cfg.trainExamples}/${cfg.testExamples}`);

@@ -172,7 +172,7 @@ export class LossConditionalTrainer {
     });
     if (dataset.trainCount < 1 || dataset.testCount < 1) throw new YotoError('PAYLOAD_INVALID', `dataset ${dataset.name} is empty`);
     this.input = { height: dataset.height, width: dataset.width, channels: dataset.channels };
-    this.model = this.problem.buildModel(tf, payload.model, this.input, payload.seed, payload.prior);
+    this.model = this.problem.buildModel(tf, payload.model, this.input, payload.seed, payload);
     this.trainables = [...this.model.params.variables.values()];
     this.adam = new Adam(tf, this.model.params, { weightDecay: payload.train.weightDecay });
     this.rng = Rng.seeded(payload.seed, RNG_STREAMS.train);
@@ -414,45 +414,92 @@ export class LossConditionalTrainer {
     const d = this.noiseDim;
     const { height, width, channels } = this.input;
     const terms = this.problem.terms;
+    if (this.problem.evaluateBatch) return this.evaluateByBatch(grid);
     const noise = Rng.seeded(this.payload.seed, RNG_STREAMS.evalNoise).fillNormal(new Float32Array(N * d));
+    const conds = grid.map((point) => conditioningInput(this.conditioningFor(point), this.problem.weightedTerms));
+    // Every (point, batch) sum stays on the device until one read at the end: a small
+    // model's evaluation is otherwise mostly waiting on one sync per point.
+    const partial: tfc.Tensor1D[] = [];
+    try {
+      for (const condRow of conds) {
+        // One conditioning row for the whole test set: FiLM runs once per batch.
+        const cond = Float32Array.from(condRow);
+        for (let start = 0; start < N; start += B) {
+          const n = Math.min(B, N - start);
+          partial.push(
+            tf.tidy(() => {
+              const x = tf.tensor4d(this.dataset.test.subarray(start * px, (start + n) * px), [n, height, width, channels]);
+              const c = tf.tensor2d(cond, [1, this.condDim]);
+              const eps = tf.tensor2d(noise.subarray(start * d, (start + n) * d), [n, d]);
+              const per = this.problem.perExampleTerms(this.model, x, c, eps);
+              return tf.stack(terms.map((t) => tf.sum(per[t]!))) as tfc.Tensor1D;
+            }),
+          );
+        }
+      }
+      const stacked = tf.stack(partial);
+      const vals = (await stacked.data()) as Float32Array;
+      stacked.dispose();
+      const batches = Math.ceil(N / B);
+      const T = terms.length;
+      const out: EvalPoint[] = grid.map((point, i) => {
+        const sums = new Float64Array(T);
+        for (let b = 0; b < batches; b++) for (let k = 0; k < T; k++) sums[k]! += vals[(i * batches + b) * T + k]!;
+        const means = Object.fromEntries(terms.map((t, k) => [t, sums[k]! / N]));
+        return { lambda: { ...point }, loss: weightedLoss(means, point, this.problem.unitTerms), terms: means };
+      });
+      if (this.problem.distancesToOptimum && grid.length) {
+        const c = tf.tensor2d(conds.flat(), [grid.length, this.condDim]);
+        try {
+          const dist = await this.problem.distancesToOptimum(this.model, c, grid);
+          out.forEach((ep, i) => (ep.distanceToOptimum = dist[i]));
+        } finally {
+          c.dispose();
+        }
+      }
+      return out;
+    } finally {
+      for (const t of partial) t.dispose();
+    }
+  }
+
+  /**
+   * Evaluation through the problem's own `evaluateBatch` (compression: rounded latents
+   * and real bitstreams), point by point, with its extra metrics averaged per example.
+   */
+  private async evaluateByBatch(grid: LambdaPoint[]): Promise<EvalPoint[]> {
+    const evaluateBatch = this.problem.evaluateBatch!.bind(this.problem);
+    const tf = this.tf;
+    const N = this.dataset.testCount;
+    const B = Math.min(this.payload.train.evalBatchSize, N);
+    const px = this.pixels;
+    const { height, width, channels } = this.input;
+    const terms = this.problem.terms;
     const out: EvalPoint[] = [];
     for (const point of grid) {
-      // One conditioning row for the whole test set: FiLM runs once per batch.
-      const cond = Float32Array.from(conditioningInput(this.conditioningFor(point), this.problem.weightedTerms));
+      const cond = conditioningInput(this.conditioningFor(point), this.problem.weightedTerms);
       const sums = new Float64Array(terms.length);
       const metricSums: Record<string, number> = {};
       for (let start = 0; start < N; start += B) {
         const n = Math.min(B, N - start);
-        if (this.problem.evaluateBatch) {
-          const x = tf.tensor4d(this.dataset.test.subarray(start * px, (start + n) * px), [n, height, width, channels]);
-          let batch;
-          try {
-            batch = await this.problem.evaluateBatch(this.model, x, Array.from(cond));
-          } finally {
-            x.dispose();
-          }
-          terms.forEach((t, k) => (sums[k]! += batch.terms[t] ?? NaN));
-          for (const [m, v] of Object.entries(batch.metrics)) metricSums[m] = (metricSums[m] ?? 0) + v;
-          continue;
+        const x = tf.tensor4d(this.dataset.test.subarray(start * px, (start + n) * px), [n, height, width, channels]);
+        let batch;
+        try {
+          batch = await evaluateBatch(this.model, x, cond);
+        } finally {
+          x.dispose();
         }
-        const sumsT = tf.tidy(() => {
-          const x = tf.tensor4d(this.dataset.test.subarray(start * px, (start + n) * px), [n, height, width, channels]);
-          const c = tf.tensor2d(cond, [1, this.condDim]);
-          const eps = tf.tensor2d(noise.subarray(start * d, (start + n) * d), [n, d]);
-          const per = this.problem.perExampleTerms(this.model, x, c, eps);
-          return tf.stack(terms.map((t) => tf.sum(per[t]!)));
-        });
-        const vals = await sumsT.data();
-        sumsT.dispose();
-        terms.forEach((_, k) => (sums[k]! += vals[k]!));
+        terms.forEach((t, k) => (sums[k]! += batch.terms[t] ?? NaN));
+        for (const [m, v] of Object.entries(batch.metrics)) metricSums[m] = (metricSums[m] ?? 0) + v;
       }
       const means = Object.fromEntries(terms.map((t, k) => [t, sums[k]! / N]));
-      const evalPoint: EvalPoint = { lambda: { ...point }, loss: weightedLoss(means, point, this.problem.unitTerms), terms: means };
-      if (this.problem.evaluateBatch) {
-        const metricMeans = Object.fromEntries(Object.entries(metricSums).map(([m, v]) => [m, v / N]));
-        evalPoint.metrics = { ...metricMeans, ...(this.problem.finishMetrics?.(means, metricMeans) ?? {}) };
-      }
-      out.push(evalPoint);
+      const metricMeans = Object.fromEntries(Object.entries(metricSums).map(([m, v]) => [m, v / N]));
+      out.push({
+        lambda: { ...point },
+        loss: weightedLoss(means, point, this.problem.unitTerms),
+        terms: means,
+        metrics: { ...metricMeans, ...(this.problem.finishMetrics?.(means, metricMeans) ?? {}) },
+      });
     }
     return out;
   }

@@ -26,7 +26,7 @@ export function bitstreamPath(out: string, point: LambdaPoint): string {
 }
 
 export async function compressImages(tf: Tf, req: SampleRequest, final: FinalModel): Promise<ModelToolResult> {
-  const model = final.problem.buildModel(tf, final.run.model, final.input, final.run.seed, final.run.prior);
+  const model = final.problem.buildModel(tf, final.run.model, final.input, final.run.seed, final.run);
   try {
     if (!(model instanceof FilmCompressor)) throw new Error(`problem ${final.run.problem} is not a compression model`);
     model.params.assign(final.weights, `run ${final.run.runId}'s final weights`);

@@ -78,7 +78,7 @@ function readme(m: FinalModel, terms: readonly string[], evals: EvalPoint[]): st
   const lines = [
     `# ${m.run.runId} — ${m.run.kind === 'yoto' ? 'YOTO (loss-conditional) model' : `baseline at ${lambdaLabel(m.run.fixedLambda ?? {})}`}`,
     '',
-    `Sweep \`${m.run.sweepId}\`, problem \`${m.run.problem}\`, ${m.run.model.arch} decoder (width ${m.run.model.width}, latent ${L}), trained ${m.step} steps on ${m.run.dataset.name}.`,
+    `Sweep \`${m.run.sweepId}\`, problem \`${m.run.problem}\`, ${m.run.model.arch} decoder (width ${m.run.model.width}, latent ${L}), trained ${m.step} steps on ${m.run.dataset?.name ?? 'no data'}.`,
     'Exported by `yoto export` as TensorFlow.js Layers models (the decoder in `model.json`, the encoder in `encoder/model.json`): load them with plain `tf.loadLayersModel`, no yoto code needed.',
     '',
     '## Inputs',

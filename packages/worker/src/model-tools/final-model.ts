@@ -34,7 +34,7 @@ export async function readFinalModel(run: RunPayload, dir: string): Promise<Fina
 
 /** The engine's network with the run's weights; the caller disposes it. Only FiLM VAEs decode images. */
 export function instantiate(tf: Tf, m: FinalModel): FilmVae {
-  const model = m.problem.buildModel(tf, m.run.model, m.input, m.run.seed, m.run.prior);
+  const model = m.problem.buildModel(tf, m.run.model, m.input, m.run.seed, m.run);
   if (!(model instanceof FilmVae)) {
     model.dispose();
     throw new YotoError('INPUT_INVALID', `problem ${m.run.problem} has no image decoder to sample or export`);

@@ -33,8 +33,8 @@ export const compression: Problem<FilmCompressor> = {
   weightedTerms: info.weightedTerms,
   unitTerms: info.terms.filter((t) => !(info.weightedTerms as readonly string[]).includes(t)),
 
-  buildModel(tf, cfg, input, seed, prior) {
-    return new FilmCompressor(tf, cfg, input, info.weightedTerms.length, seed, conditioningFrame(info.weightedTerms, prior));
+  buildModel(tf, cfg, input, seed, run) {
+    return new FilmCompressor(tf, cfg, input, info.weightedTerms.length, seed, conditioningFrame(info.weightedTerms, run?.prior));
   },
 
   noiseDim(model) {

@@ -3,10 +3,12 @@ import { YotoError, type ProblemName } from '@yoto/shared';
 import { betaVae } from './beta-vae.ts';
 import { compression } from './compression.ts';
 import type { ConditionalModel, Problem } from './problem.ts';
+import { quadratic } from './quadratic.ts';
 
 export const PROBLEM_PLUGINS: Record<ProblemName, Problem> = {
   'beta-vae': betaVae as Problem<ConditionalModel> as Problem,
   compression: compression as Problem<ConditionalModel> as Problem,
+  quadratic: quadratic as Problem<ConditionalModel> as Problem,
 };
 
 export function getProblem(name: string): Problem {
@@ -17,4 +19,5 @@ export function getProblem(name: string): Problem {
 
 export { betaVae } from './beta-vae.ts';
 export { compression, psnr } from './compression.ts';
+export { quadratic, quadraticAnchors, quadraticOptimum, QuadraticModel } from './quadratic.ts';
 export { weightedObjective, type ConditionalModel, type EvalBatchSums, type LossOutput, type Problem } from './problem.ts';

@@ -8,7 +8,7 @@
  * turns them into the loss every problem shares.
  */
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { LambdaDist, ModelConfig } from '@yoto/shared';
+import type { LambdaPoint, ModelConfig, RunPayload } from '@yoto/shared';
 import type { InputShape } from '../engine/film-vae.ts';
 import type { ParamSet } from '../engine/params.ts';
 import type { Tf } from '../engine/tf.ts';
@@ -47,10 +47,11 @@ export interface Problem<M extends ConditionalModel = ConditionalModel> {
   /** Terms with the implicit weight 1 (terms minus weightedTerms). */
   readonly unitTerms: readonly string[];
   /**
-   * @param prior the run's training prior per weighted term (a problem may use it to
-   *   standardise its conditioning input; beta-vae ignores it)
+   * @param run the run's settings a problem may need: `prior` (the training prior per
+   *   weighted term; compression standardises its conditioning input with it) and
+   *   `quadratic` (that problem's anchors); beta-vae uses neither
    */
-  buildModel(tf: Tf, cfg: ModelConfig, input: InputShape, seed: number, prior?: Record<string, LambdaDist>): M;
+  buildModel(tf: Tf, cfg: ModelConfig, input: InputShape, seed: number, run?: Pick<RunPayload, 'prior' | 'quadratic'>): M;
   /** Standard-normal noise values the problem consumes per example (0 if none). */
   noiseDim(model: M): number;
   /**
@@ -76,6 +77,12 @@ export interface Problem<M extends ConditionalModel = ConditionalModel> {
   evaluateBatch?(model: M, x: tfc.Tensor4D, cond: readonly number[]): Promise<EvalBatchSums>;
   /** Metrics derived from the per-example means of terms and metrics (e.g. PSNR from the mean MSE). */
   finishMetrics?(terms: Record<string, number>, metrics: Record<string, number>): Record<string, number>;
+  /**
+   * Problems whose optimum is known in closed form: for each point, the Euclidean
+   * distance between the model's solution under that point's conditioning (row i of
+   * `conds`) and the exact optimum at `points[i]`. Reported as `distanceToOptimum`.
+   */
+  distancesToOptimum?(model: M, conds: tfc.Tensor2D, points: readonly LambdaPoint[]): Promise<number[]>;
 }
 
 /** `mean_b(w_b0·Σ unit terms + Σ_k w_bk·term_k)` plus each term's batch mean. */

@@ -118,6 +118,14 @@ async function hasStopped(job: Job, token: string | undefined, reason: StopReaso
 }
 
 export async function runTrainJob(job: Job, token: string | undefined, ctx: TrainJobContext): Promise<RunResult> {
+  // Where a run's wall time goes (logged with "run complete"): tiny runs are all overhead.
+  const phases: Record<string, number> = {};
+  let phaseAt = performance.now();
+  const phase = (name: string) => {
+    const now = performance.now();
+    phases[name] = (phases[name] ?? 0) + Math.round(now - phaseAt);
+    phaseAt = now;
+  };
   const payload = parsePayloadOrFail(job.data);
   const { sweepId, runId } = payload;
   const log = ctx.log.child({ sweepId, runId, jobId: job.id, attempt: job.attemptsMade + 1 });
@@ -136,13 +144,19 @@ export async function runTrainJob(job: Job, token: string | undefined, ctx: Trai
   }
 
   const resultKey = s3Keys.finalResult(sweepId, runId);
-  // A torn or tampered result.json (bad JSON, sha256 mismatch) counts as no result: train again.
-  const stored = await patient(resultKey, () =>
-    store.getJsonIfExists(resultKey).catch((err: unknown) => {
-      if (err instanceof SyntaxError || (err instanceof YotoError && err.code === 'CHECKPOINT_CORRUPT')) return { unreadable: true };
-      throw err;
-    }),
-  );
+  const checkpoints = new CheckpointStore(store, sweepId, runId, log, { keep: ctx.keepCheckpoints ?? 2, ...(ctx.storeRetry ? { retry: ctx.storeRetry } : {}) });
+  // Both reads at once: a tiny run's whole start-up is these two round trips.
+  const [stored, resume] = await Promise.all([
+    // A torn or tampered result.json (bad JSON, sha256 mismatch) counts as no result: train again.
+    patient(resultKey, () =>
+      store.getJsonIfExists(resultKey).catch((err: unknown) => {
+        if (err instanceof SyntaxError || (err instanceof YotoError && err.code === 'CHECKPOINT_CORRUPT')) return { unreadable: true };
+        throw err;
+      }),
+    ),
+    checkpoints.loadLatest(),
+  ]);
+  phase('startup');
   if (stored) {
     const r = RunResultSchema.safeParse(stored);
     if (r.success) {
@@ -152,8 +166,6 @@ export async function runTrainJob(job: Job, token: string | undefined, ctx: Trai
     log.warn('stored result unreadable; training again');
   }
 
-  const checkpoints = new CheckpointStore(store, sweepId, runId, log, { keep: ctx.keepCheckpoints ?? 2, ...(ctx.storeRetry ? { retry: ctx.storeRetry } : {}) });
-  const resume = await checkpoints.loadLatest();
   const metricsKey = s3Keys.metrics(sweepId, runId);
   const metrics = resume ? await patient(metricsKey, () => readMetrics(store, metricsKey, resume.entry.step)) : [];
   const putMetrics = () => patient(metricsKey, () => store.put(metricsKey, metricsText(metrics), { contentType: 'application/x-ndjson' }));
@@ -246,13 +258,18 @@ export async function runTrainJob(job: Job, token: string | undefined, ctx: Trai
             return true;
           }
           await publish({ ...(lastProgress ?? { terms: {}, loss: NaN, examplesPerSecond: 0 }), step: msg.step, totalSteps, phase: 'uploading', ...progressBase(), etaSeconds: 0 }, true);
+          phase('train');
           const finalDir = s3Keys.finalDir(sweepId, runId);
-          const written: StoredObject[] = [];
-          for (const [name, data] of Object.entries(msg.files)) written.push(await patient(finalDir + name, () => store.put(finalDir + name, data)));
           const evalKey = s3Keys.finalEval(sweepId, runId);
-          written.push(await patient(evalKey, () => store.putJson(evalKey, { runId, kind: payload.kind, fixedLambda: payload.fixedLambda, evals: msg.evals })));
-          written.push(await putMetrics());
-          for (const o of written) await patient(o.key, () => verifyStored(store, o));
+          // Independent objects: uploaded, then read back, all at once.
+          const written: StoredObject[] = await Promise.all([
+            ...Object.entries(msg.files).map(([name, data]) => patient(finalDir + name, () => store.put(finalDir + name, data))),
+            patient(evalKey, () => store.putJson(evalKey, { runId, kind: payload.kind, fixedLambda: payload.fixedLambda, evals: msg.evals })),
+            putMetrics(),
+          ]);
+          phase('upload');
+          await Promise.all(written.map((o) => patient(o.key, () => verifyStored(store, o))));
+          phase('verify');
           const r = ready as ReadyMessage | null;
           result = parseRunResult({
             version: 1,
@@ -279,6 +296,7 @@ export async function runTrainJob(job: Job, token: string | undefined, ctx: Trai
           // Written last: its presence means every other final artifact is stored and verified.
           const res = result;
           await patient(resultKey, async () => verifyStored(store, await store.putJson(resultKey, res)));
+          phase('result');
           await publish({ ...(lastProgress ?? { terms: {}, loss: NaN, examplesPerSecond: 0 }), step: msg.step, totalSteps, phase: 'done', ...progressBase(), etaSeconds: 0 }, true);
           return true;
         }
@@ -289,6 +307,7 @@ export async function runTrainJob(job: Job, token: string | undefined, ctx: Trai
   }
   if (handedBack) await hasStopped(job, token, stopReason ?? 'shutdown');
   if (!result) throw new Error('training thread finished without a result');
-  log.info({ seconds: (Date.now() - t0) / 1000, steps: (result as RunResult).steps }, 'run complete');
+  phase('done');
+  log.info({ seconds: (Date.now() - t0) / 1000, steps: (result as RunResult).steps, phasesMs: phases }, 'run complete');
   return result;
 }

@@ -1,0 +1,309 @@
+// The orchestration's own cost, in one run on a private redis-server and embedded S3:
+//  (a) raw BullMQ: add N tiny jobs (addBulk) and process them (no-op processor);
+//  (a2) raw BullMQ whose processor runs the same quadratic training in-process;
+//  (b) the same N through yoto: SweepService.submit of a quadratic sweep at 1 step,
+//      trained by a TrainWorker (training threads, checkpoints/artifacts to S3,
+//      verified results), with the same concurrency; plus the aggregate;
+//  (c) submit time of a 10,000-run quadratic sweep (coordinator in its own process);
+//  (d) that coordinator's peak RSS, and Redis memory with the 10k runs enqueued;
+//  (e) 100 in-process BullMQ workers on one Redis (yoto's queue settings): p50/p99
+//      enqueue-to-start latency at a steady arrival rate.
+// Run: npm run bench -- orchestration [--n 416] [--concurrency 4] [--latency-jobs 2000] [--rate 200] [--workers 100] [--parts abcde]
+// Writes bench/results/orchestration.json.
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Queue, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { createLogger, createRedis, ObjectStore, QUEUE_SETTINGS } from '@yoto/runtime';
+import { AggregateWorker, startEmbeddedS3, startRedisServer, SweepService } from '@yoto/coordinator';
+import { getTf, loadDataset, LossConditionalTrainer, selectBackend, TrainWorker } from '@yoto/worker';
+import { QUEUES, parseSweepSpec, planSweep, type RunPayload } from '@yoto/shared';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+const here = dirname(fileURLToPath(import.meta.url));
+const arg = (name: string, dflt: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const SEEDS = Math.max(1, Math.min(16, Math.round(arg('n', 416) / 26)));
+const N = SEEDS * 26; // 5×5 grid: 1 YOTO + 25 baselines per seed
+const CONCURRENCY = arg('concurrency', 4);
+const LATENCY_JOBS = arg('latency-jobs', 2000);
+const RATE = arg('rate', 200);
+const LATENCY_WORKERS = arg('workers', 100);
+/** Which parts to run, e.g. `--parts ab` (default all: abcde; c and d are one step). */
+const PARTS = (() => {
+  const i = process.argv.indexOf('--parts');
+  return i >= 0 ? (process.argv[i + 1] ?? '') : 'abcde';
+})();
+const load = loadavg()[0] ?? 0;
+
+const quadSpec = (name: string, extra: Record<string, unknown>) => ({
+  name,
+  problem: 'quadratic',
+  quadratic: { dim: 4 },
+  model: { filmHidden: 8 },
+  lambda: { q1: { dist: 'log-uniform', low: 0.1, high: 10 }, q2: { dist: 'log-uniform', low: 0.1, high: 10 } },
+  train: { steps: 1, batchSize: 8, checkpointEvery: 500 },
+  ...extra,
+});
+const GRID5 = [0.1, 0.3, 1, 3, 10];
+const GRID7 = [0.1, 0.3, 1, 2, 3, 5, 10];
+
+const dir = await mkdtemp(join(tmpdir(), 'yoto-bench-orch-'));
+/** Per-phase milliseconds summed over the wrapper's runs (from each run's "run complete" log line). */
+const phaseTotals: Record<string, number> = {};
+let phaseRuns = 0;
+const log = createLogger({
+  name: 'bench',
+  level: 'info',
+  hooks: {
+    logMethod(args, method, level) {
+      const [fields, msg] = args as unknown as [Record<string, unknown>, string];
+      if (msg === 'run complete' && fields && typeof fields.phasesMs === 'object') {
+        phaseRuns += 1;
+        for (const [k, v] of Object.entries(fields.phasesMs as Record<string, number>)) phaseTotals[k] = (phaseTotals[k] ?? 0) + v;
+      }
+      if (level >= 50) method.apply(this, args);
+    },
+  },
+});
+const redis = await startRedisServer({ dir: join(dir, 'redis') });
+const s3 = await startEmbeddedS3({ dir: join(dir, 's3'), bucket: 'bench' });
+const store = new ObjectStore(s3.s3Config());
+await store.ensureBucket();
+const admin = new Redis(redis.url, { maxRetriesPerRequest: null });
+const conn = () => createRedis(redis.url, 'worker');
+const secs = (t0: number) => (performance.now() - t0) / 1000;
+
+/** Resolves when `count` jobs of the worker have completed; rejects on the first failure. */
+function completions(w: Worker, count: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let n = 0;
+    w.on('completed', () => {
+      if (++n === count) resolve();
+    });
+    w.on('failed', (job, err) => reject(new Error(`job ${job?.id} failed: ${err.message}`)));
+  });
+}
+
+// (a) raw BullMQ.
+async function rawBullmq(): Promise<{ seconds: number; jobsPerSecond: number }> {
+  const prefix = 'raw';
+  const c1 = conn();
+  const c2 = conn();
+  const q = new Queue('raw', { connection: c1, prefix });
+  const w = new Worker('raw', async (job: Job) => ({ i: (job.data as { i: number }).i }), { connection: c2, prefix, concurrency: CONCURRENCY, autorun: false, ...QUEUE_SETTINGS });
+  const done = completions(w, N);
+  const t0 = performance.now();
+  void w.run();
+  for (let i = 0; i < N; i += 1000) await q.addBulk(Array.from({ length: Math.min(1000, N - i) }, (_, k) => ({ name: 'tiny', data: { i: i + k }, opts: { removeOnComplete: false } })));
+  await done;
+  const seconds = secs(t0);
+  await w.close();
+  await q.close();
+  c1.disconnect();
+  c2.disconnect();
+  return { seconds, jobsPerSecond: N / seconds };
+}
+
+// (a2) raw BullMQ whose processor trains the same quadratic runs in-process (no
+// thread, no S3, no progress): the wrapper's own cost is the gap between (a2) and (b).
+async function rawBullmqTraining(): Promise<{ seconds: number; jobsPerSecond: number }> {
+  await selectBackend({ preferred: 'wasm' });
+  const tf = getTf();
+  const plan = planSweep(parseSweepSpec(quadSpec('raw-train', { grid: { q1: GRID5, q2: GRID5 }, seeds: Array.from({ length: SEEDS }, (_, i) => i) })));
+  const prefix = 'rawtrain';
+  const c1 = conn();
+  const c2 = conn();
+  const q = new Queue('rawtrain', { connection: c1, prefix });
+  const w = new Worker(
+    'rawtrain',
+    async (job: Job) => {
+      const payload = job.data as RunPayload;
+      const trainer = new LossConditionalTrainer({ payload, tf, dataset: await loadDataset(payload.dataset) });
+      try {
+        await trainer.train();
+        return { evals: await trainer.evaluate() };
+      } finally {
+        trainer.dispose();
+      }
+    },
+    { connection: c2, prefix, concurrency: CONCURRENCY, autorun: false, ...QUEUE_SETTINGS },
+  );
+  const done = completions(w, N);
+  const t0 = performance.now();
+  void w.run();
+  await q.addBulk(plan.runs.map((run) => ({ name: 'train', data: run, opts: { removeOnComplete: false } })));
+  await done;
+  const seconds = secs(t0);
+  await w.close();
+  await q.close();
+  c1.disconnect();
+  c2.disconnect();
+  return { seconds, jobsPerSecond: N / seconds };
+}
+
+// (b) the same N through yoto.
+async function yotoWrapper() {
+  const prefix = 'yoto';
+  const sweeps = new SweepService({ redis: redis.url, store, prefix, log });
+  const c = conn();
+  const worker = new TrainWorker({ connection: c, store, log, workerName: 'bench', backend: 'wasm', concurrency: CONCURRENCY, prefix });
+  const aggregate = new AggregateWorker({ redis: redis.url, store, log, prefix });
+  await worker.waitUntilReady();
+  // Warm-up (not timed): the training threads start and load their backend once per worker.
+  const warm = await sweeps.submit(quadSpec('warmup', { grid: { q1: [1], q2: [1] }, seeds: Array.from({ length: CONCURRENCY }, (_, i) => i) }));
+  await sweeps.waitForCompletion(warm.sweepId, { timeoutMs: 300_000 });
+  const done = completions(worker.worker, N);
+  for (const k of Object.keys(phaseTotals)) delete phaseTotals[k];
+  phaseRuns = 0;
+  const t0 = performance.now();
+  const res = await sweeps.submit(quadSpec('wrapper', { grid: { q1: GRID5, q2: GRID5 }, seeds: Array.from({ length: SEEDS }, (_, i) => i) }));
+  const submitSeconds = secs(t0);
+  await done;
+  const seconds = secs(t0);
+  const detail = await sweeps.waitForCompletion(res.sweepId, { timeoutMs: 600_000 });
+  const withAggregate = secs(t0);
+  if (detail.status !== 'completed') console.error(`sweep ${detail.status}: aggregate ${detail.aggregate.failedReason}; runs: ${JSON.stringify(detail.runs.filter((r) => r.failedReason).slice(0, 3).map((r) => [r.runId, r.failedReason]))}`);
+  const report = await sweeps.report(res.sweepId);
+  await worker.close();
+  await aggregate.close();
+  await sweeps.close();
+  c.disconnect();
+  const phasesMsPerRun = Object.fromEntries(Object.entries(phaseTotals).map(([k, v]) => [k, +(v / Math.max(1, phaseRuns)).toFixed(1)]));
+  return { phasesMsPerRun, runs: res.runs, status: detail.status, submitSeconds, seconds, jobsPerSecond: N / seconds, withAggregateSeconds: withAggregate, reportRows: report?.rows.length ?? 0 };
+}
+
+// (c) + (d) the 10k submit, coordinator in its own process.
+async function submit10k() {
+  const spec = quadSpec('scale-10k', {
+    grid: { q1: GRID7, q2: GRID7 },
+    seeds: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    variants: { 'train.lr': [0.001, 0.002, 0.003, 0.004, 0.005], 'model.filmHidden': [8, 16, 32, 64] },
+  });
+  // Asynchronous: the embedded S3 server answering the child lives in this process.
+  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'orchestration', 'submit-child.ts'), JSON.stringify({ redisUrl: redis.url, s3: s3.s3Config(), spec, prefix: 'scale' })], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`submit child failed (${code}): ${stderr.slice(-2000)}`);
+  const last = stdout.trim().split('\n').pop() ?? '{}';
+  return JSON.parse(last) as { runs: number; planSeconds: number; submitSeconds: number; rssBeforeMiB: number; rssAfterMiB: number; maxRssMiB: number; sweepId: string };
+}
+
+async function redisMemory(): Promise<{ usedMiB: number; peakMiB: number }> {
+  const info = await admin.info('memory');
+  const field = (k: string) => Number(/^(\w+):(\d+)/m.exec(info.split('\n').find((l) => l.startsWith(`${k}:`)) ?? '')?.[2] ?? NaN) / 2 ** 20;
+  return { usedMiB: field('used_memory'), peakMiB: field('used_memory_peak') };
+}
+
+// (e) enqueue-to-start latency with many workers.
+async function latency() {
+  const prefix = 'lat';
+  const connections: Redis[] = [];
+  const workers: Worker[] = [];
+  const waits: number[] = [];
+  let done = 0;
+  let resolveAll!: () => void;
+  const all = new Promise<void>((r) => (resolveAll = r));
+  for (let i = 0; i < LATENCY_WORKERS; i++) {
+    const c = conn();
+    connections.push(c);
+    const w = new Worker(
+      'lat',
+      async (job: Job) => {
+        waits.push(Date.now() - (job.data as { at: number }).at);
+        await new Promise((r) => setTimeout(r, 20)); // a short job
+      },
+      { connection: c, prefix, concurrency: 1, ...QUEUE_SETTINGS },
+    );
+    w.on('completed', () => {
+      if (++done === LATENCY_JOBS) resolveAll();
+    });
+    workers.push(w);
+  }
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
+  const pc = conn();
+  const q = new Queue('lat', { connection: pc, prefix });
+  const t0 = performance.now();
+  for (let i = 0; i < LATENCY_JOBS; i++) {
+    const due = t0 + (i * 1000) / RATE;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    await q.add('tick', { at: Date.now() }, { removeOnComplete: true });
+  }
+  await all;
+  const seconds = secs(t0);
+  await Promise.all(workers.map((w) => w.close()));
+  await q.close();
+  for (const c of [...connections, pc]) c.disconnect();
+  const sorted = [...waits].sort((a, b) => a - b);
+  const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
+  return { workers: LATENCY_WORKERS, jobs: LATENCY_JOBS, ratePerSecond: RATE, seconds, p50Ms: pct(0.5), p99Ms: pct(0.99), maxMs: sorted.at(-1) ?? NaN };
+}
+
+try {
+  console.log(`orchestration bench: N=${N}, concurrency ${CONCURRENCY}, load average ${load.toFixed(2)}`);
+  const result: Record<string, unknown> = { n: N, concurrency: CONCURRENCY, loadAverage: load, node: process.version, at: new Date().toISOString() };
+  let raw: Awaited<ReturnType<typeof rawBullmq>> | null = null;
+  if (PARTS.includes('a')) {
+    raw = await rawBullmq();
+    result.raw = raw;
+    console.log(`(a) raw BullMQ: ${N} tiny jobs in ${raw.seconds.toFixed(2)} s = ${raw.jobsPerSecond.toFixed(0)} jobs/s`);
+  }
+  let rawTrain: Awaited<ReturnType<typeof rawBullmqTraining>> | null = null;
+  if (PARTS.includes('a')) {
+    rawTrain = await rawBullmqTraining();
+    result.rawTraining = rawTrain;
+    console.log(`(a2) raw BullMQ + the same training in-process (no S3, no thread): ${rawTrain.seconds.toFixed(2)} s = ${rawTrain.jobsPerSecond.toFixed(1)} runs/s`);
+  }
+  if (PARTS.includes('b')) {
+    const wrapper = await yotoWrapper();
+    result.wrapper = wrapper;
+    console.log(`(b) yoto wrapper: ${wrapper.runs} quadratic runs (1 step) in ${wrapper.seconds.toFixed(2)} s = ${wrapper.jobsPerSecond.toFixed(1)} runs/s (submit ${wrapper.submitSeconds.toFixed(2)} s; with aggregate ${wrapper.withAggregateSeconds.toFixed(2)} s, ${wrapper.status})`);
+    console.log(`    per run (ms, mean of ${N}): ${JSON.stringify(wrapper.phasesMsPerRun)}`);
+    if (raw) {
+      result.ratio = wrapper.jobsPerSecond / raw.jobsPerSecond;
+      console.log(`    wrapper / raw throughput: ${(wrapper.jobsPerSecond / raw.jobsPerSecond).toFixed(3)}`);
+    }
+    if (rawTrain) {
+      result.ratioTraining = wrapper.jobsPerSecond / rawTrain.jobsPerSecond;
+      console.log(`    wrapper / raw-with-training throughput: ${(wrapper.jobsPerSecond / rawTrain.jobsPerSecond).toFixed(3)}`);
+    }
+  }
+  if (PARTS.includes('c') || PARTS.includes('d')) {
+    const redisBefore = await redisMemory();
+    const big = await submit10k();
+    const redisAfter = await redisMemory();
+    const trainCount = await new Queue(QUEUES.train, { connection: admin, prefix: 'scale' }).getJobCountByTypes('waiting', 'prioritized', 'waiting-children', 'delayed');
+    result.submit10k = big;
+    result.trainJobs10k = trainCount;
+    result.redisMemory = { before: redisBefore, after: redisAfter };
+    console.log(`(c) 10k-run sweep: ${big.runs} runs (${trainCount} train jobs in Redis) submitted in ${big.submitSeconds.toFixed(2)} s (plan alone ${big.planSeconds.toFixed(2)} s)`);
+    console.log(`(d) coordinator RSS: ${big.rssBeforeMiB.toFixed(0)} MiB idle, peak ${big.maxRssMiB.toFixed(0)} MiB, ${big.rssAfterMiB.toFixed(0)} MiB after; Redis used_memory ${redisBefore.usedMiB.toFixed(1)} -> ${redisAfter.usedMiB.toFixed(1)} MiB (peak ${redisAfter.peakMiB.toFixed(1)})`);
+  }
+  if (PARTS.includes('e')) {
+    const lat = await latency();
+    result.latency = lat;
+    console.log(`(e) ${lat.workers} workers, ${lat.jobs} jobs at ${lat.ratePerSecond}/s: enqueue-to-start p50 ${lat.p50Ms} ms, p99 ${lat.p99Ms} ms, max ${lat.maxMs} ms`);
+  }
+  const out = join(here, '..', 'results', 'orchestration.json');
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+} finally {
+  admin.disconnect();
+  store.close();
+  await s3.stop();
+  await redis.stop();
+  await rm(dir, { recursive: true, force: true });
+}
