@@ -33,7 +33,7 @@ import { loadServerConfig } from '../../server/server-config.ts';
 import { portArg } from './dashboard.ts';
 
 export const DEFAULT_SPEC_PATH = new URL('../../demo/default-spec.yaml', import.meta.url);
-export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['auto', 'tensorflow', 'native-cpu', 'wasm', 'cpu'] as const;
 
 export function positiveInt(value: string): number {
   const n = Number(value);
