@@ -1,6 +1,7 @@
 // Training throughput of the real engine (LossConditionalTrainer, FiLM β-VAE on MNIST)
 // for conv and mlp at batch 64 and 256, on every backend that loads here, beside the
-// same backend's plain-matmul peak measured in the same process.
+// same backend's plain-matmul peak measured in the same process (and, for native-cpu,
+// OpenBLAS's own sgemm peak called directly on Float32Arrays).
 //
 // Run: pnpm bench train-throughput            (all backends, ~3 min)
 //      node --import tsx bench/src/train-throughput.ts --backend wasm [--quick]
@@ -12,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseSweepSpec, planSweep } from '@yoto/shared';
 import { getTf, loadDataset, LossConditionalTrainer, selectBackend, type BackendPreference } from '@yoto/worker';
+import { loadNativeBlas } from '../../packages/native-blas/src/index.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -36,12 +38,35 @@ interface BackendResult {
   threads: number;
   simd: boolean;
   matmulPeakGflops: number;
+  /** OpenBLAS sgemm called directly (no tfjs), square 1024, same process: the native ceiling. */
+  blasPeakGflops?: number;
   rows: Row[];
 }
 
+/** OpenBLAS's own sgemm rate: C[1024,1024] = A·B on plain Float32Arrays, best of the timed window. */
+function blasPeak(): number | undefined {
+  const loaded = loadNativeBlas();
+  if (!loaded.ok) return undefined;
+  const n = 1024;
+  const a = new Float32Array(n * n).map(() => Math.random());
+  const b = new Float32Array(n * n).map(() => Math.random());
+  const c = new Float32Array(n * n);
+  const mm = () => loaded.blas.sgemm(false, false, n, n, n, 1, a, 0, n, b, 0, n, 0, c, 0, n, 1, 0, 0, 0);
+  for (let i = 0; i < 3; i++) mm();
+  let best = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < (QUICK ? 500 : 2000)) {
+    const t = performance.now();
+    mm();
+    best = Math.max(best, (2 * n * n * n) / ((performance.now() - t) / 1000) / 1e9);
+  }
+  return best;
+}
+
 async function measureBackend(pref: BackendPreference): Promise<BackendResult> {
-  const info = await selectBackend({ preferred: pref });
+  const info = await selectBackend({ preferred: pref, ...(opt('--threads') ? { threads: Number(opt('--threads')) } : {}) });
   const tf = getTf();
+  const blasPeakGflops = info.name === 'native-cpu' ? blasPeak() : undefined;
   // Plain matmul peak: [256, 1024] x [1024, 1024], the shape class of the dense layers.
   const a = tf.randomUniform([256, 1024]);
   const b = tf.randomUniform([1024, 1024]);
@@ -88,13 +113,13 @@ async function measureBackend(pref: BackendPreference): Promise<BackendResult> {
         const eps = (steps * batch) / seconds;
         const row = { backend: info.name, arch, batch, examplesPerSecond: eps, gflops: (eps * trainer.flopsPerExample) / 1e9, msPerStep: (seconds * 1000) / steps, steps };
         rows.push(row);
-        process.stderr.write(`${info.name.padEnd(6)} ${arch.padEnd(4)} batch ${String(batch).padStart(3)}: ${eps.toFixed(0).padStart(6)} ex/s  ${row.gflops.toFixed(1).padStart(5)} GFLOP/s  (${steps} steps)\n`);
+        process.stderr.write(`${info.name.padEnd(10)} ${arch.padEnd(4)} batch ${String(batch).padStart(3)}: ${eps.toFixed(0).padStart(6)} ex/s  ${row.gflops.toFixed(1).padStart(5)} GFLOP/s  (${steps} steps)\n`);
       } finally {
         trainer.dispose();
       }
     }
   }
-  return { backend: info.name, threads: info.threads, simd: info.simd, matmulPeakGflops: peak, rows };
+  return { backend: info.name, threads: info.threads, simd: info.simd, matmulPeakGflops: peak, ...(blasPeakGflops ? { blasPeakGflops } : {}), rows };
 }
 
 if (opt('--backend')) {
@@ -104,7 +129,7 @@ if (opt('--backend')) {
   // One child per backend: a process holds one tfjs backend for its lifetime.
   const load = loadavg();
   const results: BackendResult[] = [];
-  for (const backend of ['tensorflow', 'wasm', 'cpu']) {
+  for (const backend of ['tensorflow', 'native-cpu', 'wasm', 'cpu']) {
     const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--backend', backend, ...(QUICK ? ['--quick'] : [])], {
       stdio: ['ignore', 'pipe', 'inherit'],
       encoding: 'utf8',
@@ -113,7 +138,7 @@ if (opt('--backend')) {
     const last = r.stdout.trim().split('\n').pop() ?? '';
     try {
       const res = JSON.parse(last) as BackendResult;
-      // `tensorflow` falls back when its native library is absent; keep each backend once.
+      // `tensorflow` and `native-cpu` fall back when their native library is absent; keep each backend once.
       if (!results.some((x) => x.backend === res.backend)) results.push(res);
     } catch {
       process.stderr.write(`backend ${backend}: no result (exit ${r.status})\n`);

@@ -32,6 +32,31 @@
 /* At most this many floats of im2col scratch per chunk (64 MiB); larger batches run in chunks. */
 #define SCRATCH_FLOATS ((size_t)16 << 20)
 
+/*
+ * Threads: the pool size asked for with setThreads is used only for products of at
+ * least THREADED_FLOPS; smaller ones run on the calling thread. Waking OpenBLAS's pool
+ * costs tens of microseconds, and far more when the cores are shared with other
+ * processes, which made a [64,256]x[256,256] product 4-5x slower threaded than not.
+ */
+#define THREADED_FLOPS 3.0e7
+static int wanted_threads = 1;
+static int current_threads = -1;
+
+static void threads_for(double flops) {
+  const int t = flops >= THREADED_FLOPS ? wanted_threads : 1;
+  if (t != current_threads) {
+    openblas_set_num_threads(t);
+    current_threads = t;
+  }
+}
+
+static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                 int64_t ldc) {
+  threads_for(2.0 * (double)m * (double)n * (double)k);
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b,
+              ldb, beta, c, ldc);
+}
+
 static _Thread_local float *scratch = NULL;
 static _Thread_local size_t scratch_cap = 0;
 
@@ -144,8 +169,7 @@ static napi_value js_sgemm(napi_env env, napi_callback_info info) {
         for (int64_t q = 0; q < n; q++) c[r * ldc + q] = beta == 0 ? 0.0f : (float)beta * c[r * ldc + q];
       continue;
     }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, (blasint)k, (float)alpha,
-                A + aOff + i * sA, (blasint)lda, B + bOff + i * sB, (blasint)ldb, (float)beta, c, (blasint)ldc);
+    gemm(ta, tb, m, n, k, (float)alpha, A + aOff + i * sA, lda, B + bOff + i * sB, ldb, (float)beta, c, ldc);
   }
   return NULL;
 }
@@ -267,7 +291,7 @@ static napi_value js_conv2d(napi_env env, napi_callback_info info) {
   if (!conv_args(env, info, &x, &w, &y, &d, "conv2d(x: Float32Array, w: Float32Array, y: Float32Array, dims) with matching sizes", 0)) return NULL;
   const int64_t K = d.fh * d.fw * d.c, P = d.outH * d.outW;
   if (is_pointwise(&d)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)(d.n * P), (blasint)d.o, (blasint)K, 1.0f, x, (blasint)K, w, (blasint)d.o, 0.0f, y, (blasint)d.o);
+    gemm(false, false, (d.n * P), d.o, K, 1.0f, x, K, w, d.o, 0.0f, y, d.o);
     return NULL;
   }
   const int64_t nb = chunk_examples(&d);
@@ -279,8 +303,8 @@ static napi_value js_conv2d(napi_env env, napi_callback_info info) {
   for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
     const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
     im2col(x, col, &d, b0, cnt);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)(cnt * P), (blasint)d.o, (blasint)K, 1.0f, col, (blasint)K, w, (blasint)d.o, 0.0f,
-                y + b0 * P * d.o, (blasint)d.o);
+    gemm(false, false, (cnt * P), d.o, K, 1.0f, col, K, w, d.o, 0.0f,
+                y + b0 * P * d.o, d.o);
   }
   return NULL;
 }
@@ -293,7 +317,7 @@ static napi_value js_conv2d_bp_input(napi_env env, napi_callback_info info) {
     return NULL;
   const int64_t K = d.fh * d.fw * d.c, P = d.outH * d.outW;
   if (is_pointwise(&d)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)(d.n * P), (blasint)K, (blasint)d.o, 1.0f, dy, (blasint)d.o, w, (blasint)d.o, 0.0f, dx, (blasint)K);
+    gemm(false, true, (d.n * P), K, d.o, 1.0f, dy, d.o, w, d.o, 0.0f, dx, K);
     return NULL;
   }
   const int64_t nb = chunk_examples(&d);
@@ -306,8 +330,8 @@ static napi_value js_conv2d_bp_input(napi_env env, napi_callback_info info) {
   for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
     const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
     /* dcol[M, K] = dy[M, O] x W[K, O]^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)(cnt * P), (blasint)K, (blasint)d.o, 1.0f, dy + b0 * P * d.o, (blasint)d.o, w, (blasint)d.o, 0.0f,
-                col, (blasint)K);
+    gemm(false, true, (cnt * P), K, d.o, 1.0f, dy + b0 * P * d.o, d.o, w, d.o, 0.0f,
+                col, K);
     col2im(col, dx, &d, b0, cnt);
   }
   return NULL;
@@ -321,7 +345,7 @@ static napi_value js_conv2d_bp_filter(napi_env env, napi_callback_info info) {
     return NULL;
   const int64_t K = d.fh * d.fw * d.c, P = d.outH * d.outW;
   if (is_pointwise(&d)) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)K, (blasint)d.o, (blasint)(d.n * P), 1.0f, x, (blasint)K, dy, (blasint)d.o, 0.0f, dw, (blasint)d.o);
+    gemm(true, false, K, d.o, (d.n * P), 1.0f, x, K, dy, d.o, 0.0f, dw, d.o);
     return NULL;
   }
   const int64_t nb = chunk_examples(&d);
@@ -334,8 +358,109 @@ static napi_value js_conv2d_bp_filter(napi_env env, napi_callback_info info) {
     const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
     im2col(x, col, &d, b0, cnt);
     /* dW[K, O] (+)= col[M, K]^T x dy[M, O] */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)K, (blasint)d.o, (blasint)(cnt * P), 1.0f, col, (blasint)K, dy + b0 * P * d.o, (blasint)d.o,
-                b0 == 0 ? 0.0f : 1.0f, dw, (blasint)d.o);
+    gemm(true, false, K, d.o, (cnt * P), 1.0f, col, K, dy + b0 * P * d.o, d.o,
+                b0 == 0 ? 0.0f : 1.0f, dw, d.o);
+  }
+  return NULL;
+}
+
+/* sumAxes(x, y, outer, r, inner): y[o, i] = sum_q x[o, q, i], the sum over one contiguous block of axes. */
+static napi_value js_sum_axes(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *x, *y;
+  size_t lx, ly;
+  int64_t outer, r, inner;
+  if (argc != 5 || !get_f32(env, argv[0], &x, &lx, "sumAxes: x must be a Float32Array") || !get_f32(env, argv[1], &y, &ly, "sumAxes: y must be a Float32Array") ||
+      !get_i64(env, argv[2], &outer, "sumAxes: outer must be an integer") || !get_i64(env, argv[3], &r, "sumAxes: r must be an integer") ||
+      !get_i64(env, argv[4], &inner, "sumAxes: inner must be an integer"))
+    return NULL;
+  if (outer < 0 || r < 0 || inner < 0 || (int64_t)lx < outer * r * inner || (int64_t)ly < outer * inner) {
+    napi_throw_range_error(env, NULL, "sumAxes: arrays too short for outer*r*inner");
+    return NULL;
+  }
+  for (int64_t o = 0; o < outer; o++) {
+    float *dst = y + o * inner;
+    const float *src = x + o * r * inner;
+    if (inner == 1) {
+      /* A row sum: 8 partial sums keep it vectorisable without -ffast-math. */
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int64_t q = 0;
+      for (; q + 8 <= r; q += 8)
+        for (int l = 0; l < 8; l++) acc[l] += src[q + l];
+      float t = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+      for (; q < r; q++) t += src[q];
+      dst[0] = t;
+      continue;
+    }
+    memset(dst, 0, (size_t)inner * sizeof(float));
+    for (int64_t q = 0; q < r; q++) {
+      const float *row = src + q * inner;
+      for (int64_t i = 0; i < inner; i++) dst[i] += row[i];
+    }
+  }
+  return NULL;
+}
+
+/* leakyRelu(x, y, alpha): y = x > 0 ? x : x*alpha (tfjs's definition, float32 arithmetic). */
+static napi_value js_leaky_relu(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *x, *y;
+  size_t lx, ly;
+  double alpha;
+  if (argc != 3 || !get_f32(env, argv[0], &x, &lx, "leakyRelu: x must be a Float32Array") || !get_f32(env, argv[1], &y, &ly, "leakyRelu: y must be a Float32Array") ||
+      !get_f64(env, argv[2], &alpha, "leakyRelu: alpha must be a number"))
+    return NULL;
+  if (ly < lx) {
+    napi_throw_range_error(env, NULL, "leakyRelu: y shorter than x");
+    return NULL;
+  }
+  const float a = (float)alpha;
+  for (size_t i = 0; i < lx; i++) {
+    const float v = x[i];
+    y[i] = v > 0.0f ? v : v * a;
+  }
+  return NULL;
+}
+
+/*
+ * broadcastOp(op, x, b, y, outer, r, inner): y[o, q, i] = x[o, q, i] (op) b[o, i] for op
+ * 0 = add, 1 = multiply: b broadcast over one middle block of axes. Covers a bias
+ * (outer 1), FiLM's per-example per-channel scale and shift (r = the pixels), a scalar
+ * (outer = inner = 1) and equal shapes (r = 1). Plain float32 arithmetic.
+ */
+static napi_value js_broadcast_op(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *x, *b, *y;
+  size_t lx, lb, ly;
+  int64_t op, outer, r, inner;
+  if (argc != 7 || !get_i64(env, argv[0], &op, "broadcastOp: op must be 0 (add) or 1 (multiply)") ||
+      !get_f32(env, argv[1], &x, &lx, "broadcastOp: x must be a Float32Array") || !get_f32(env, argv[2], &b, &lb, "broadcastOp: b must be a Float32Array") ||
+      !get_f32(env, argv[3], &y, &ly, "broadcastOp: y must be a Float32Array") || !get_i64(env, argv[4], &outer, "broadcastOp: outer must be an integer") ||
+      !get_i64(env, argv[5], &r, "broadcastOp: r must be an integer") || !get_i64(env, argv[6], &inner, "broadcastOp: inner must be an integer"))
+    return NULL;
+  if (op < 0 || op > 1 || outer < 0 || r < 0 || inner < 0 || (int64_t)lx < outer * r * inner || (int64_t)ly < outer * r * inner || (int64_t)lb < outer * inner) {
+    napi_throw_range_error(env, NULL, "broadcastOp: bad op or arrays too short for outer*r*inner");
+    return NULL;
+  }
+  for (int64_t o = 0; o < outer; o++) {
+    const float *bo = b + o * inner;
+    for (int64_t q = 0; q < r; q++) {
+      const float *xs = x + (o * r + q) * inner;
+      float *ys = y + (o * r + q) * inner;
+      if (inner == 1) {
+        ys[0] = op == 0 ? xs[0] + bo[0] : xs[0] * bo[0];
+      } else if (op == 0) {
+        for (int64_t i = 0; i < inner; i++) ys[i] = xs[i] + bo[i];
+      } else {
+        for (int64_t i = 0; i < inner; i++) ys[i] = xs[i] * bo[i];
+      }
+    }
   }
   return NULL;
 }
@@ -350,6 +475,8 @@ static napi_value js_set_threads(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "setThreads: n must be in [1, 1024]");
     return NULL;
   }
+  wanted_threads = (int)n;
+  current_threads = (int)n;
   openblas_set_num_threads((int)n);
   return NULL;
 }
@@ -357,7 +484,7 @@ static napi_value js_set_threads(napi_env env, napi_callback_info info) {
 static napi_value js_get_threads(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value r;
-  CHECK(napi_create_int32(env, openblas_get_num_threads(), &r));
+  CHECK(napi_create_int32(env, wanted_threads, &r));
   return r;
 }
 
@@ -375,6 +502,9 @@ NAPI_MODULE_INIT() {
       {"conv2d", NULL, js_conv2d, NULL, NULL, NULL, napi_enumerable, NULL},
       {"conv2dBackpropInput", NULL, js_conv2d_bp_input, NULL, NULL, NULL, napi_enumerable, NULL},
       {"conv2dBackpropFilter", NULL, js_conv2d_bp_filter, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sumAxes", NULL, js_sum_axes, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"leakyRelu", NULL, js_leaky_relu, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"broadcastOp", NULL, js_broadcast_op, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, js_set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getThreads", NULL, js_get_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"config", NULL, js_config, NULL, NULL, NULL, napi_enumerable, NULL},

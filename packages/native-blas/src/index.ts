@@ -30,7 +30,16 @@ export interface NativeBlas {
   conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, dims: ConvDims): void;
   /** dw = ∂conv2d/∂w · dy (im2col + sgemm). */
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dims: ConvDims): void;
-  /** OpenBLAS's thread pool size (process-wide). */
+  /** y[o, i] = Σ_q x[o, q, i]: a sum over one contiguous block of axes. */
+  sumAxes(x: Float32Array, y: Float32Array, outer: number, r: number, inner: number): void;
+  /** y = x > 0 ? x : x·alpha. */
+  leakyRelu(x: Float32Array, y: Float32Array, alpha: number): void;
+  /** y[o, q, i] = x[o, q, i] (op) b[o, i], op 0 = add, 1 = multiply: b broadcast over one middle block of axes. */
+  broadcastOp(op: 0 | 1, x: Float32Array, b: Float32Array, y: Float32Array, outer: number, r: number, inner: number): void;
+  /**
+   * OpenBLAS's thread pool size (process-wide). Products under ~30 MFLOP run on the
+   * calling thread regardless: waking the pool costs more than it saves there.
+   */
   setThreads(n: number): void;
   getThreads(): number;
   /** OpenBLAS's build description, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64". */

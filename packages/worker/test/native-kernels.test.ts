@@ -125,7 +125,7 @@ test('native-cpu is selected and routes the heavy kernels', { skip }, () => {
   assert.equal(info.threads, 2);
   assert.equal(getTf().getBackend(), 'wasm');
   assert.ok(nativeKernelsActive());
-  for (const k of ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'YotoAdamUpdate']) assert.ok(info.kernelsPatched.includes(k), k);
+  for (const k of ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Sum', 'LeakyRelu', 'Add', 'Multiply', 'YotoAdamUpdate']) assert.ok(info.kernelsPatched.includes(k), k);
 });
 
 test('addon sgemm matches a reference product, with offsets, transposes, batch strides', { skip }, () => {
@@ -236,6 +236,43 @@ test('conv2dTranspose matches cpu (decoder shapes and random ones)', { skip }, a
     await assertMatchesCpu(`conv2dTranspose ${xs} ${ws} ${s} ${pad}`, [{ data: randArray(r, xs), shape: xs }, { data: randArray(r, ws), shape: ws }], (x, w) =>
       tf.conv2dTranspose(x as Tensor4D, w as Tensor4D, os as [number, number, number, number], s, pad),
     );
+  }
+});
+
+test('Sum, LeakyRelu and broadcast Add/Multiply match cpu (the memory-bound kernels moved to native)', { skip }, async () => {
+  const r = rng(41);
+  const sums: [number[], number | number[], boolean, boolean][] = [
+    [[64, 14, 14, 32], [1, 2], false, true],
+    [[64, 14, 14, 32], [0, 1, 2], true, true],
+    [[64, 256], 0, false, true],
+    [[5, 37], 1, true, true],
+    [[3, 4, 5], -1, false, true],
+    [[1, 1, 7], [0, 1, 2], false, true],
+    [[4, 5, 6], [0, 2], false, false], // not one block: the wasm kernel
+  ];
+  for (const [shape, axis, keepDims, native] of sums) {
+    await assertMatchesCpu(`sum ${shape} axis ${axis} keepDims ${keepDims}`, [{ data: randArray(r, shape), shape }], (x) => tf.sum(x!, axis, keepDims), native);
+  }
+  for (const shape of [[64, 14, 14, 32], [3, 5], [7]]) {
+    await assertMatchesCpu(`leakyRelu ${shape}`, [{ data: randArray(r, shape), shape }], (x) => tf.leakyRelu(x!, 0.2));
+  }
+  const adds: [number[], number[], boolean][] = [
+    [[64, 14, 14, 32], [32], true],
+    [[32], [64, 14, 14, 32], true],
+    [[64, 256], [64, 256], true],
+    [[6, 5], [1, 5], true],
+    [[4, 3, 2], [3, 2], true],
+    [[64, 14, 14, 32], [64, 1, 1, 32], true], // FiLM
+    [[2, 3, 4, 5], [2, 1, 1, 5], true],
+    [[5, 6], [], true], // scalar
+    [[2, 3, 4], [2, 1, 4], true],
+    [[2, 3, 4], [1, 3, 1], false], // two separate blocks: the wasm kernel
+    [[3, 1], [1, 4], false], // both broadcast
+  ];
+  for (const [as, bs, native] of adds) {
+    const inputs = [{ data: randArray(r, as), shape: as }, { data: randArray(r, bs), shape: bs }];
+    await assertMatchesCpu(`add ${as} + ${bs}`, inputs, (a, b) => tf.add(a!, b!), native);
+    await assertMatchesCpu(`mul ${as} * ${bs}`, inputs, (a, b) => tf.mul(a!, b!), native);
   }
 });
 

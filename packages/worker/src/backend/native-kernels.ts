@@ -231,6 +231,88 @@ function conv2DBackpropFilter(prev: KernelFn): KernelFn {
 }
 
 // ---------------------------------------------------------------------------
+// The memory-bound kernels that dominate once the products are fast (tf.profile of a
+// conv VAE step): Sum over non-trailing axes (bias and FiLM gradients; the wasm
+// kernel transposes first), LeakyRelu, and Add / Multiply with a bias, FiLM or
+// scalar broadcast. Add, Multiply and LeakyRelu are the same float32 operations as
+// the wasm kernels; Sum only changes the order of the additions.
+
+/** [outer, r, inner] when `axes` (sorted, normalised) form one contiguous block. */
+function reduceBlock(shape: number[], axes: number[]): [number, number, number] | null {
+  for (let i = 1; i < axes.length; i++) if (axes[i] !== axes[i - 1]! + 1) return null;
+  const first = axes[0]!;
+  const last = axes[axes.length - 1]!;
+  return [size(shape.slice(0, first)), size(shape.slice(first, last + 1)), size(shape.slice(last + 1))];
+}
+
+function sum(prev: KernelFn): KernelFn {
+  return (args) => {
+    const { x } = args.inputs;
+    const a = (args.attrs ?? {}) as { axis: number | number[]; keepDims?: boolean };
+    if (!active || !x || !f32(x) || x.shape.length === 0) return prev(args);
+    const axes = [...new Set(tf.util.parseAxisParam(a.axis, x.shape))].sort((p, q) => p - q);
+    if (axes.length === 0) return prev(args);
+    const block = reduceBlock(x.shape, axes);
+    if (!block) return prev(args);
+    const outShape = a.keepDims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
+    const out = args.backend.makeOutput(outShape, 'float32');
+    const [X, Y] = views(args.backend, x, out) as [Float32Array, Float32Array];
+    count(tf.Sum);
+    blas!.sumAxes(X, Y, block[0], block[1], block[2]);
+    return out;
+  };
+}
+
+function leakyRelu(prev: KernelFn): KernelFn {
+  return (args) => {
+    const { x } = args.inputs;
+    if (!active || !x || !f32(x)) return prev(args);
+    const out = args.backend.makeOutput(x.shape, 'float32');
+    const [X, Y] = views(args.backend, x, out) as [Float32Array, Float32Array];
+    count(tf.LeakyRelu);
+    blas!.leakyRelu(X, Y, (args.attrs as { alpha: number }).alpha);
+    return out;
+  };
+}
+
+/**
+ * [outer, r, inner] when `small` broadcasts onto `big` (same rank after padding) along
+ * one contiguous block of axes only, so the op is y[o, q, i] = big[o, q, i] ∘ small[o, i].
+ */
+function broadcastBlock(big: number[], small: number[]): [number, number, number] | null {
+  if (small.length > big.length) return null;
+  const t = [...Array<number>(big.length - small.length).fill(1), ...small];
+  const spread = big.map((d, i) => t[i] === 1 && d > 1);
+  const first = spread.indexOf(true);
+  if (first < 0) return t.every((d, i) => d === big[i]) ? [1, 1, size(big)] : null;
+  const last = spread.lastIndexOf(true);
+  for (let i = 0; i < big.length; i++) {
+    if (i >= first && i <= last) {
+      if (t[i] !== 1) return null;
+    } else if (t[i] !== big[i]) return null;
+  }
+  return [size(big.slice(0, first)), size(big.slice(first, last + 1)), size(big.slice(last + 1))];
+}
+
+/** Add / Multiply with such a broadcast; both are commutative in float32, so the big operand goes first. */
+function binary(op: 0 | 1, name: string): (prev: KernelFn) => KernelFn {
+  return (prev) => (args) => {
+    const { a, b } = args.inputs;
+    if (!active || !a || !b || !f32(a, b)) return prev(args);
+    const [big, small] = size(a.shape) >= size(b.shape) ? [a, b] : [b, a];
+    const outShape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+    if (size(outShape) !== size(big.shape) || size(outShape) === 0) return prev(args);
+    const block = broadcastBlock(outShape, small.shape);
+    if (!block) return prev(args);
+    const out = args.backend.makeOutput(outShape, 'float32');
+    const [X, B, Y] = views(args.backend, big, small, out) as [Float32Array, Float32Array, Float32Array];
+    count(name);
+    blas!.broadcastOp(op, X, B, Y, block[0], block[1], block[2]);
+    return out;
+  };
+}
+
+// ---------------------------------------------------------------------------
 
 const WRAPPERS: Record<string, (prev: KernelFn) => KernelFn> = {
   [tf.BatchMatMul]: batchMatMul,
@@ -238,6 +320,10 @@ const WRAPPERS: Record<string, (prev: KernelFn) => KernelFn> = {
   [tf.Conv2D]: conv2D,
   [tf.Conv2DBackpropInput]: conv2DBackpropInput,
   [tf.Conv2DBackpropFilter]: conv2DBackpropFilter,
+  [tf.Sum]: sum,
+  [tf.LeakyRelu]: leakyRelu,
+  [tf.Add]: binary(0, tf.Add),
+  [tf.Multiply]: binary(1, tf.Multiply),
 };
 
 /**
