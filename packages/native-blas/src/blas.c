@@ -448,14 +448,25 @@ static napi_value js_broadcast_op(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "broadcastOp: bad op or arrays too short for outer*r*inner");
     return NULL;
   }
+  if (inner == 1) {
+    /* b is one scalar per outer index. */
+    for (int64_t o = 0; o < outer; o++) {
+      const float bv = b[o];
+      const float *xs = x + o * r;
+      float *ys = y + o * r;
+      if (op == 0)
+        for (int64_t q = 0; q < r; q++) ys[q] = xs[q] + bv;
+      else
+        for (int64_t q = 0; q < r; q++) ys[q] = xs[q] * bv;
+    }
+    return NULL;
+  }
   for (int64_t o = 0; o < outer; o++) {
     const float *bo = b + o * inner;
     for (int64_t q = 0; q < r; q++) {
       const float *xs = x + (o * r + q) * inner;
       float *ys = y + (o * r + q) * inner;
-      if (inner == 1) {
-        ys[0] = op == 0 ? xs[0] + bo[0] : xs[0] * bo[0];
-      } else if (op == 0) {
+      if (op == 0) {
         for (int64_t i = 0; i < inner; i++) ys[i] = xs[i] + bo[i];
       } else {
         for (int64_t i = 0; i < inner; i++) ys[i] = xs[i] * bo[i];
