@@ -1,6 +1,6 @@
 // Where a training step of the real engine spends its time, per tfjs kernel (tf.profile),
 // on one backend: the tool for deciding which kernels to move to native code.
-// Run: node --import tsx bench/src/profile-step.ts [--backend native-cpu] [--arch conv|mlp] [--batch 64]
+// Run: node --import tsx bench/src/profile-step.ts [--backend native-cpu] [--arch conv|mlp] [--batch 64] [--threads N] [--shapes]
 import { parseSweepSpec, planSweep } from '@yoto/shared';
 import { getTf, loadDataset, LossConditionalTrainer, selectBackend, type BackendPreference } from '@yoto/worker';
 
@@ -9,7 +9,7 @@ const opt = (name: string, dflt: string) => {
   const i = args.indexOf(name);
   return i >= 0 ? (args[i + 1] ?? dflt) : dflt;
 };
-const info = await selectBackend({ preferred: opt('--backend', 'native-cpu') as BackendPreference });
+const info = await selectBackend({ preferred: opt('--backend', 'native-cpu') as BackendPreference, threads: Number(opt('--threads', '0')) || undefined });
 const tf = getTf();
 const arch = opt('--arch', 'conv') as 'conv' | 'mlp';
 const batch = Number(opt('--batch', '64'));
@@ -24,6 +24,17 @@ const spec = parseSweepSpec({
 });
 const trainer = new LossConditionalTrainer({ payload: planSweep(spec).runs[0]!, tf, dataset: await loadDataset(spec.dataset) });
 await trainer.train({ untilStep: 3 });
+{
+  // Wall vs CPU time of 10 unprofiled steps: on a shared machine the CPU time of a one-thread run is the less disturbed figure.
+  const c0 = process.cpuUsage();
+  const w0 = performance.now();
+  await trainer.train({ untilStep: trainer.step + 10 });
+  const cpu = process.cpuUsage(c0);
+  const wallMs = (performance.now() - w0) / 10;
+  const cpuMs = (cpu.user + cpu.system) / 1000 / 10;
+  const gflop = (batch * trainer.flopsPerExample) / 1e9;
+  console.log(`${info.name}×${info.threads} ${arch} batch ${batch}: ${wallMs.toFixed(1)} ms/step wall, ${cpuMs.toFixed(1)} ms/step CPU; ${(gflop / (wallMs / 1000)).toFixed(1)} GFLOP/s wall, ${(gflop / (cpuMs / 1000)).toFixed(1)} per CPU-second`);
+}
 const t0 = performance.now();
 const prof = await tf.profile(async () => {
   await trainer.train({ untilStep: trainer.step + 3 });
