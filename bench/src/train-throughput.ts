@@ -3,7 +3,7 @@
 // same backend's plain-matmul peak measured in the same process (and, for native-cpu,
 // OpenBLAS's own sgemm peak called directly on Float32Arrays).
 //
-// Run: pnpm bench train-throughput            (all backends, ~3 min)
+// Run: pnpm bench train-throughput            (all backends, ~3 min; --backends native-cpu,wasm for a subset)
 //      node --import tsx bench/src/train-throughput.ts --backend wasm [--quick]
 // Writes bench/results/train-throughput.json.
 import { spawnSync } from 'node:child_process';
@@ -129,7 +129,8 @@ if (opt('--backend')) {
   // One child per backend: a process holds one tfjs backend for its lifetime.
   const load = loadavg();
   const results: BackendResult[] = [];
-  for (const backend of ['tensorflow', 'native-cpu', 'wasm', 'cpu']) {
+  // --backends a,b limits the run (e.g. native-cpu,wasm: the cpu rows take minutes).
+  for (const backend of opt('--backends')?.split(',') ?? ['tensorflow', 'native-cpu', 'wasm', 'cpu']) {
     const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--backend', backend, ...(QUICK ? ['--quick'] : [])], {
       stdio: ['ignore', 'pipe', 'inherit'],
       encoding: 'utf8',
@@ -145,12 +146,21 @@ if (opt('--backend')) {
     }
   }
   const lines = ['| backend | arch | batch | examples/s | GFLOP/s | ms/step | matmul peak GFLOP/s | share of peak |', '|---|---|---|---|---|---|---|---|'];
+  const notes: string[] = [];
   for (const b of results) {
     for (const row of b.rows) {
       lines.push(`| ${b.backend}${b.simd ? ' (SIMD)' : ''} ×${b.threads} | ${row.arch} | ${row.batch} | ${row.examplesPerSecond.toFixed(0)} | ${row.gflops.toFixed(1)} | ${row.msPerStep.toFixed(1)} | ${b.matmulPeakGflops.toFixed(1)} | ${((100 * row.gflops) / b.matmulPeakGflops).toFixed(0)}% |`);
     }
   }
-  console.log(lines.join('\n'));
+  for (const b of results) if (b.blasPeakGflops) notes.push(`${b.backend}: OpenBLAS sgemm peak (1024³, called directly, ${b.threads} threads) ${b.blasPeakGflops.toFixed(1)} GFLOP/s`);
+  const wasm = results.find((b) => b.backend === 'wasm');
+  for (const b of results.filter((x) => x.backend === 'native-cpu')) {
+    for (const row of b.rows) {
+      const ref = wasm?.rows.find((r) => r.arch === row.arch && r.batch === row.batch);
+      if (ref) notes.push(`native-cpu ${row.arch} batch ${row.batch}: ${(row.gflops / ref.gflops).toFixed(2)}× wasm`);
+    }
+  }
+  console.log([...lines, '', ...notes.map((n) => `- ${n}`)].join('\n'));
   const out = join(here, '..', 'results', 'train-throughput.json');
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, cpu: cpus()[0]?.model, loadBefore: load, results }, null, 2));

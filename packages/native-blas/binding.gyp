@@ -5,7 +5,7 @@
       "sources": ["src/blas.c"],
       "include_dirs": ["/usr/include/x86_64-linux-gnu", "/usr/include/aarch64-linux-gnu", "/usr/include/openblas"],
       "libraries": ["-lopenblas"],
-      "cflags": ["-O3", "-std=c11", "-fno-strict-aliasing", "-ffp-contract=off"],
+      "cflags": ["-O3", "-std=c11", "-fno-strict-aliasing", "-ffp-contract=off", "-fno-trapping-math"],
       "defines": ["NAPI_VERSION=8"]
     }
   ]
