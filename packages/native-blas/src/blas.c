@@ -17,6 +17,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <node_api.h>
 #include <cblas.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -476,6 +477,72 @@ static napi_value js_broadcast_op(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * adam(p, g, m, v, p2, m2, v2, b1, c1, b2, c2, eps, lrT, wd, decay): one pass of the
+ * Adam update in the exact float32 operations (and order) of the unfused tf ops:
+ *   g <- g + p*wd (if decay); m2 = m*b1 + g*c1; v2 = v*b2 + (g*g)*c2;
+ *   p2 = p - (m2 / (sqrt(v2) + eps)) * lrT
+ * so results are bit-identical to them (no contraction into FMAs: -ffp-contract=off).
+ */
+static void adam_loop(const float *restrict P, const float *restrict G, const float *restrict M, const float *restrict V, float *restrict P2, float *restrict M2,
+                      float *restrict V2, size_t n, float b1, float c1, float b2, float c2, float eps, float lrT, float wd, int decay) {
+  if (decay) {
+    for (size_t i = 0; i < n; i++) {
+      const float p = P[i];
+      const float g = G[i] + p * wd;
+      const float m = M[i] * b1 + g * c1;
+      const float v = V[i] * b2 + (g * g) * c2;
+      M2[i] = m;
+      V2[i] = v;
+      P2[i] = p - (m / (sqrtf(v) + eps)) * lrT;
+    }
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      const float p = P[i];
+      const float g = G[i];
+      const float m = M[i] * b1 + g * c1;
+      const float v = V[i] * b2 + (g * g) * c2;
+      M2[i] = m;
+      V2[i] = v;
+      P2[i] = p - (m / (sqrtf(v) + eps)) * lrT;
+    }
+  }
+}
+
+static napi_value js_adam(napi_env env, napi_callback_info info) {
+  size_t argc = 15;
+  napi_value argv[15];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 15) {
+    napi_throw_type_error(env, NULL, "adam: expected 15 arguments");
+    return NULL;
+  }
+  float *a[7];
+  size_t len[7];
+  double k[7];
+  bool decay;
+  for (int i = 0; i < 7; i++)
+    if (!get_f32(env, argv[i], &a[i], &len[i], "adam: p, g, m, v, p2, m2, v2 must be Float32Arrays")) return NULL;
+  for (int i = 0; i < 7; i++)
+    if (!get_f64(env, argv[7 + i], &k[i], "adam: b1, c1, b2, c2, eps, lrT, wd must be numbers")) return NULL;
+  if (!get_bool(env, argv[14], &decay, "adam: decay must be a boolean")) return NULL;
+  for (int i = 1; i < 7; i++) {
+    if (len[i] != len[0]) {
+      napi_throw_range_error(env, NULL, "adam: all arrays must have one length");
+      return NULL;
+    }
+  }
+  /* The outputs are fresh tensors; an output aliasing an input would break the restrict contract. */
+  for (int i = 4; i < 7; i++)
+    for (int j = 0; j < 7; j++)
+      if (i != j && len[0] > 0 && a[i] < a[j] + len[j] && a[j] < a[i] + len[i]) {
+        napi_throw_range_error(env, NULL, "adam: outputs must not overlap other operands");
+        return NULL;
+      }
+  adam_loop(a[0], a[1], a[2], a[3], a[4], a[5], a[6], len[0], (float)k[0], (float)k[1], (float)k[2], (float)k[3], (float)k[4], (float)k[5], (float)k[6], decay);
+  return NULL;
+}
+
 static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -516,6 +583,7 @@ NAPI_MODULE_INIT() {
       {"sumAxes", NULL, js_sum_axes, NULL, NULL, NULL, napi_enumerable, NULL},
       {"leakyRelu", NULL, js_leaky_relu, NULL, NULL, NULL, napi_enumerable, NULL},
       {"broadcastOp", NULL, js_broadcast_op, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"adam", NULL, js_adam, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, js_set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getThreads", NULL, js_get_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"config", NULL, js_config, NULL, NULL, NULL, napi_enumerable, NULL},

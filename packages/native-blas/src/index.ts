@@ -37,6 +37,11 @@ export interface NativeBlas {
   /** y[o, q, i] = x[o, q, i] (op) b[o, i], op 0 = add, 1 = multiply: b broadcast over one middle block of axes. */
   broadcastOp(op: 0 | 1, x: Float32Array, b: Float32Array, y: Float32Array, outer: number, r: number, inner: number): void;
   /**
+   * One Adam step: p2, m2, v2 from p, g, m, v (all one length, outputs distinct), in the
+   * float32 operations and order of the unfused tf ops (bit-identical to them).
+   */
+  adam(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, p2: Float32Array, m2: Float32Array, v2: Float32Array, b1: number, c1: number, b2: number, c2: number, eps: number, lrT: number, wd: number, decay: boolean): void;
+  /**
    * OpenBLAS's thread pool size (process-wide). Products under ~30 MFLOP run on the
    * calling thread regardless: waking the pool costs more than it saves there.
    */

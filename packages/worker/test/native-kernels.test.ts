@@ -276,6 +276,44 @@ test('Sum, LeakyRelu and broadcast Add/Multiply match cpu (the memory-bound kern
   }
 });
 
+test('the native Adam update is bit-identical to the wasm one and to the unfused tf ops', { skip }, async () => {
+  const { ADAM_UPDATE } = await import('../src/backend/wasm-kernels.ts');
+  const { setNativeKernelsActive } = await import('../src/backend/index.ts');
+  await tf.setBackend('wasm');
+  const r = rng(51);
+  for (const shape of [[37], [5, 8], [3, 3, 2, 4], [1], [1000]]) {
+    for (const wd of [0, 5e-4]) {
+      const p = tf.tensor(randArray(r, shape), shape);
+      const g = tf.tensor(randArray(r, shape).map((x) => x * 3), shape);
+      const m = tf.tensor(randArray(r, shape).map((x) => x * 0.1), shape);
+      const v = tf.tensor(randArray(r, shape).map((x) => Math.abs(x) * 0.01), shape);
+      const attrs = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, lrT: 0.0123, weightDecay: wd };
+      const before = nativeKernelCalls()[ADAM_UPDATE] ?? 0;
+      const native = tf.engine().runKernel(ADAM_UPDATE, { p, g, m, v }, attrs) as Tensor[];
+      assert.equal(nativeKernelCalls()[ADAM_UPDATE], before + 1);
+      setNativeKernelsActive(false);
+      let wasm: Tensor[];
+      try {
+        wasm = tf.engine().runKernel(ADAM_UPDATE, { p, g, m, v }, attrs) as Tensor[];
+      } finally {
+        setNativeKernelsActive(true);
+      }
+      const ref = tf.tidy(() => {
+        const gg = wd > 0 ? tf.add(g, tf.mul(p, wd)) : g;
+        const mNew = tf.add(tf.mul(m, 0.9), tf.mul(gg, 1 - 0.9));
+        const vNew = tf.add(tf.mul(v, 0.999), tf.mul(tf.square(gg), 1 - 0.999));
+        return [tf.sub(p, tf.mul(tf.div(mNew, tf.add(tf.sqrt(vNew), 1e-8)), 0.0123)), mNew, vNew];
+      });
+      for (let k = 0; k < 3; k++) {
+        const got = Array.from(await native[k]!.data());
+        assert.deepEqual(got, Array.from(await wasm[k]!.data()), `vs wasm: shape=${shape} wd=${wd} output ${k}`);
+        assert.deepEqual(got, Array.from(await ref[k]!.data()), `vs tf ops: shape=${shape} wd=${wd} output ${k}`);
+      }
+      tf.dispose([p, g, m, v, ...native, ...wasm, ...ref]);
+    }
+  }
+});
+
 test('kernels stay correct across wasm heap growth', { skip }, async () => {
   // A 256 MiB tensor forces the heap to grow while earlier tensors live; outputs are allocated before views are taken.
   const r = rng(31);

@@ -21,6 +21,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataType, KernelBackend, KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { ConvDims, NativeBlas } from '@yoto/native-blas';
+import { ADAM_UPDATE, type AdamUpdateAttrs } from './wasm-kernels.ts';
 
 interface WasmBackend extends KernelBackend {
   makeOutput(shape: number[], dtype: DataType): TensorInfo;
@@ -312,6 +313,24 @@ function binary(op: 0 | 1, name: string): (prev: KernelFn) => KernelFn {
   };
 }
 
+/** The fused Adam update (wasm-kernels.ts) in C: the same float32 operations, so the same bits. */
+function adamUpdate(prev: KernelFn): KernelFn {
+  return (args) => {
+    const { p, g, m, v } = args.inputs;
+    if (!active || !p || !g || !m || !v || !f32(p, g, m, v)) return prev(args);
+    const n = size(p.shape);
+    if ([g, m, v].some((t) => size(t.shape) !== n)) return prev(args);
+    const a = args.attrs as unknown as AdamUpdateAttrs;
+    // Allocate first: a malloc may grow the heap and detach earlier views.
+    const outs = [0, 1, 2].map(() => args.backend.makeOutput(p.shape, 'float32'));
+    const [P, G, M, V, P2, M2, V2] = views(args.backend, p, g, m, v, ...outs) as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+    const f = Math.fround;
+    count(ADAM_UPDATE);
+    blas!.adam(P, G, M, V, P2, M2, V2, f(a.beta1), f(1 - a.beta1), f(a.beta2), f(1 - a.beta2), f(a.epsilon), f(a.lrT), f(a.weightDecay), a.weightDecay > 0);
+    return outs;
+  };
+}
+
 // ---------------------------------------------------------------------------
 
 const WRAPPERS: Record<string, (prev: KernelFn) => KernelFn> = {
@@ -324,6 +343,7 @@ const WRAPPERS: Record<string, (prev: KernelFn) => KernelFn> = {
   [tf.LeakyRelu]: leakyRelu,
   [tf.Add]: binary(0, tf.Add),
   [tf.Multiply]: binary(1, tf.Multiply),
+  [ADAM_UPDATE]: adamUpdate,
 };
 
 /**
