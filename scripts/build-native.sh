@@ -18,6 +18,18 @@ if [ -f "$addon" ] && [ -f "$stamp" ] && [ -z "${YOTO_NATIVE_REBUILD:-}" ]; then
   [ "$fresh" = 1 ] && exit 0
 fi
 
+# A failed build is retried only when the sources change or OpenBLAS's header appears/disappears.
+failed=build/.yoto-build-failed
+headers="$(ls /usr/include/*/cblas.h /usr/include/cblas.h /usr/include/openblas/cblas.h 2>/dev/null | tr '\n' ' ')"
+if [ -f "$failed" ] && [ -z "${YOTO_NATIVE_REBUILD:-}" ] && [ "$(cat "$failed")" = "$(node -p process.versions.modules) $headers" ]; then
+  retry=0
+  for f in $sources; do [ "$f" -nt "$failed" ] && retry=1; done
+  if [ "$retry" = 0 ]; then
+    log "native-cpu backend unavailable: the OpenBLAS addon did not build (see packages/native-blas/build-native.log; retry with YOTO_NATIVE_REBUILD=1); using wasm"
+    exit 0
+  fi
+fi
+
 if ! command -v c++ >/dev/null 2>&1 && ! command -v g++ >/dev/null 2>&1; then
   log "native-cpu backend unavailable: no C compiler (install build-essential); using wasm"
   exit 0
@@ -36,8 +48,9 @@ nodedir="${npm_config_nodedir:-$(npm config get nodedir 2>/dev/null)}"
 logfile=build-native.log
 if "${gyp_cmd[@]}" rebuild --silent >"$logfile" 2>&1 && [ -f "$addon" ]; then
   node -p process.versions.modules >"$stamp"
-  rm -f "$logfile"
+  rm -f "$logfile" "$failed"
 else
+  mkdir -p build && echo "$(node -p process.versions.modules) $headers" >"$failed"
   log "native-cpu backend unavailable: could not build the OpenBLAS addon (needs libopenblas-dev and Node headers; see packages/native-blas/$logfile); using wasm"
 fi
 exit 0
