@@ -50,6 +50,17 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
 fi
 
+# OpenBLAS + the native-cpu addon: best effort, never fails the setup. Without them the
+# workers use the wasm backend. Skip with YOTO_SKIP_NATIVE=1.
+if [ -z "${YOTO_SKIP_NATIVE:-}" ]; then
+  if ! [ -f /usr/include/x86_64-linux-gnu/cblas.h ] && ! [ -f /usr/include/aarch64-linux-gnu/cblas.h ] && ! [ -f /usr/include/openblas/cblas.h ] \
+    && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    log "installing libopenblas-dev (for the native-cpu backend)"
+    (apt-get install -y -qq libopenblas-dev >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq libopenblas-dev >/dev/null 2>&1; }) \
+      || log "could not install libopenblas-dev; the native-cpu backend will be unavailable"
+  fi
+  bash scripts/build-native.sh || true
+fi
 
 # Chromium: only the browser test (test/browser) uses it, and it skips without it, so
 # this is best effort and never fails the setup.

@@ -1,8 +1,9 @@
 // Training throughput of the real engine (LossConditionalTrainer, FiLM β-VAE on MNIST)
 // for conv and mlp at batch 64 and 256, on every backend that loads here, beside the
-// same backend's plain-matmul peak measured in the same process.
+// same backend's plain-matmul peak measured in the same process (and, for native-cpu,
+// OpenBLAS's own sgemm peak called directly on Float32Arrays).
 //
-// Run: pnpm bench train-throughput            (all backends, ~3 min)
+// Run: pnpm bench train-throughput            (all backends, ~3 min; --backends native-cpu,wasm for a subset)
 //      node --import tsx bench/src/train-throughput.ts --backend wasm [--quick]
 // Writes bench/results/train-throughput.json.
 import { spawnSync } from 'node:child_process';
@@ -12,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseSweepSpec, planSweep } from '@yoto/shared';
 import { getTf, loadDataset, LossConditionalTrainer, selectBackend, type BackendPreference } from '@yoto/worker';
+import { loadNativeBlas } from '../../packages/native-blas/src/index.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -36,12 +38,35 @@ interface BackendResult {
   threads: number;
   simd: boolean;
   matmulPeakGflops: number;
+  /** OpenBLAS sgemm called directly (no tfjs), square 1024, same process: the native ceiling. */
+  blasPeakGflops?: number;
   rows: Row[];
 }
 
+/** OpenBLAS's own sgemm rate: C[1024,1024] = A·B on plain Float32Arrays, best of the timed window. */
+function blasPeak(): number | undefined {
+  const loaded = loadNativeBlas();
+  if (!loaded.ok) return undefined;
+  const n = 1024;
+  const a = new Float32Array(n * n).map(() => Math.random());
+  const b = new Float32Array(n * n).map(() => Math.random());
+  const c = new Float32Array(n * n);
+  const mm = () => loaded.blas.sgemm(false, false, n, n, n, 1, a, 0, n, b, 0, n, 0, c, 0, n, 1, 0, 0, 0);
+  for (let i = 0; i < 3; i++) mm();
+  let best = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < (QUICK ? 500 : 2000)) {
+    const t = performance.now();
+    mm();
+    best = Math.max(best, (2 * n * n * n) / ((performance.now() - t) / 1000) / 1e9);
+  }
+  return best;
+}
+
 async function measureBackend(pref: BackendPreference): Promise<BackendResult> {
-  const info = await selectBackend({ preferred: pref });
+  const info = await selectBackend({ preferred: pref, ...(opt('--threads') ? { threads: Number(opt('--threads')) } : {}) });
   const tf = getTf();
+  const blasPeakGflops = info.name === 'native-cpu' ? blasPeak() : undefined;
   // Plain matmul peak: [256, 1024] x [1024, 1024], the shape class of the dense layers.
   const a = tf.randomUniform([256, 1024]);
   const b = tf.randomUniform([1024, 1024]);
@@ -88,13 +113,13 @@ async function measureBackend(pref: BackendPreference): Promise<BackendResult> {
         const eps = (steps * batch) / seconds;
         const row = { backend: info.name, arch, batch, examplesPerSecond: eps, gflops: (eps * trainer.flopsPerExample) / 1e9, msPerStep: (seconds * 1000) / steps, steps };
         rows.push(row);
-        process.stderr.write(`${info.name.padEnd(6)} ${arch.padEnd(4)} batch ${String(batch).padStart(3)}: ${eps.toFixed(0).padStart(6)} ex/s  ${row.gflops.toFixed(1).padStart(5)} GFLOP/s  (${steps} steps)\n`);
+        process.stderr.write(`${info.name.padEnd(10)} ${arch.padEnd(4)} batch ${String(batch).padStart(3)}: ${eps.toFixed(0).padStart(6)} ex/s  ${row.gflops.toFixed(1).padStart(5)} GFLOP/s  (${steps} steps)\n`);
       } finally {
         trainer.dispose();
       }
     }
   }
-  return { backend: info.name, threads: info.threads, simd: info.simd, matmulPeakGflops: peak, rows };
+  return { backend: info.name, threads: info.threads, simd: info.simd, matmulPeakGflops: peak, ...(blasPeakGflops ? { blasPeakGflops } : {}), rows };
 }
 
 if (opt('--backend')) {
@@ -104,7 +129,8 @@ if (opt('--backend')) {
   // One child per backend: a process holds one tfjs backend for its lifetime.
   const load = loadavg();
   const results: BackendResult[] = [];
-  for (const backend of ['tensorflow', 'wasm', 'cpu']) {
+  // --backends a,b limits the run (e.g. native-cpu,wasm: the cpu rows take minutes).
+  for (const backend of opt('--backends')?.split(',') ?? ['tensorflow', 'native-cpu', 'wasm', 'cpu']) {
     const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--backend', backend, ...(QUICK ? ['--quick'] : [])], {
       stdio: ['ignore', 'pipe', 'inherit'],
       encoding: 'utf8',
@@ -113,19 +139,28 @@ if (opt('--backend')) {
     const last = r.stdout.trim().split('\n').pop() ?? '';
     try {
       const res = JSON.parse(last) as BackendResult;
-      // `tensorflow` falls back when its native library is absent; keep each backend once.
+      // `tensorflow` and `native-cpu` fall back when their native library is absent; keep each backend once.
       if (!results.some((x) => x.backend === res.backend)) results.push(res);
     } catch {
       process.stderr.write(`backend ${backend}: no result (exit ${r.status})\n`);
     }
   }
   const lines = ['| backend | arch | batch | examples/s | GFLOP/s | ms/step | matmul peak GFLOP/s | share of peak |', '|---|---|---|---|---|---|---|---|'];
+  const notes: string[] = [];
   for (const b of results) {
     for (const row of b.rows) {
       lines.push(`| ${b.backend}${b.simd ? ' (SIMD)' : ''} ×${b.threads} | ${row.arch} | ${row.batch} | ${row.examplesPerSecond.toFixed(0)} | ${row.gflops.toFixed(1)} | ${row.msPerStep.toFixed(1)} | ${b.matmulPeakGflops.toFixed(1)} | ${((100 * row.gflops) / b.matmulPeakGflops).toFixed(0)}% |`);
     }
   }
-  console.log(lines.join('\n'));
+  for (const b of results) if (b.blasPeakGflops) notes.push(`${b.backend}: OpenBLAS sgemm peak (1024³, called directly, ${b.threads} threads) ${b.blasPeakGflops.toFixed(1)} GFLOP/s`);
+  const wasm = results.find((b) => b.backend === 'wasm');
+  for (const b of results.filter((x) => x.backend === 'native-cpu')) {
+    for (const row of b.rows) {
+      const ref = wasm?.rows.find((r) => r.arch === row.arch && r.batch === row.batch);
+      if (ref) notes.push(`native-cpu ${row.arch} batch ${row.batch}: ${(row.gflops / ref.gflops).toFixed(2)}× wasm`);
+    }
+  }
+  console.log([...lines, '', ...notes.map((n) => `- ${n}`)].join('\n'));
   const out = join(here, '..', 'results', 'train-throughput.json');
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, cpu: cpus()[0]?.model, loadBefore: load, results }, null, 2));

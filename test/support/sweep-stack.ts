@@ -1,7 +1,7 @@
 /**
  * The whole yoto stack in one test process, for tests that run real sweeps: a private
  * redis-server, the embedded S3 server, the sweep service, the aggregate worker and N
- * train workers on the real engine (wasm). `stop()` tears it down in reverse order and
+ * train workers on the real engine (wasm unless `backend` says otherwise). `stop()` tears it down in reverse order and
  * may be called more than once.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { createRedis, ObjectStore, type Logger } from '@yoto/runtime';
 import { AggregateWorker, startEmbeddedS3, startRedisServer, SweepService, type EmbeddedS3, type RedisServer } from '@yoto/coordinator';
-import { TrainWorker } from '@yoto/worker';
+import { TrainWorker, type BackendPreference } from '@yoto/worker';
 
 export interface SweepStack {
   dir: string;
@@ -23,7 +23,7 @@ export interface SweepStack {
   stop(): Promise<void>;
 }
 
-export async function startSweepStack(opts: { name: string; workers: number; log: Logger; bucket?: string }): Promise<SweepStack> {
+export async function startSweepStack(opts: { name: string; workers: number; log: Logger; bucket?: string; backend?: BackendPreference }): Promise<SweepStack> {
   const dir = await mkdtemp(join(tmpdir(), `yoto-${opts.name}-`));
   const { log } = opts;
   const redis = await startRedisServer({ dir: join(dir, 'redis') });
@@ -37,7 +37,7 @@ export async function startSweepStack(opts: { name: string; workers: number; log
   for (let i = 0; i < opts.workers; i++) {
     const connection = createRedis(redis.url, 'worker', log);
     connections.push(connection);
-    workers.push(new TrainWorker({ connection, store, log, workerName: `${opts.name}-${i}`, backend: 'wasm' }));
+    workers.push(new TrainWorker({ connection, store, log, workerName: `${opts.name}-${i}`, backend: opts.backend ?? 'wasm' }));
   }
   let stopping: Promise<void> | null = null;
   const stop = () =>

@@ -2,8 +2,8 @@
  * `yoto worker`: one train-queue worker process. Configuration comes from the
  * environment, parsed once here:
  *   REDIS_URL, S3_* (see @yoto/runtime config), or `.yoto/endpoints.json` from `yoto up`
- *   YOTO_BACKEND      auto | tensorflow | wasm | cpu      (default auto)
- *   YOTO_THREADS      backend threads                     (default: backend's choice)
+ *   YOTO_BACKEND      auto | tensorflow | native-cpu | wasm | cpu   (default auto)
+ *   YOTO_THREADS      backend threads; native-cpu's OpenBLAS pool (default: all cores)
  *   YOTO_CONCURRENCY  runs trained at once                (default 1: one per GPU / core group)
  *   YOTO_WORKER_NAME  shown in progress and results       (default <hostname>-<pid>)
  *   YOTO_KEEP_CHECKPOINTS  checkpoint directories kept per run (default 2)
@@ -21,7 +21,7 @@ import { createLogger, createRedis, loadConnectionConfig, ObjectStore, redactUrl
 import { TrainWorker } from './run/train-worker.ts';
 
 const WorkerEnvSchema = z.object({
-  YOTO_BACKEND: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+  YOTO_BACKEND: z.enum(['auto', 'tensorflow', 'native-cpu', 'wasm', 'cpu']).default('auto'),
   YOTO_THREADS: z.coerce.number().int().min(1).max(256).optional(),
   YOTO_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   YOTO_WORKER_NAME: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),

@@ -28,25 +28,35 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { registerWasmKernels } from './wasm-kernels.ts';
+import { registerNativeKernels, setNativeKernelsActive } from './native-kernels.ts';
+import { loadNativeBlas } from '@yoto/native-blas';
 // Brings the chained-op typings (`t.square()`, `t.reshape()`) into scope; the runtime side is ensureGradientsAndChainedOps().
 import type {} from '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops.js';
 
 export type Tf = typeof tfcore;
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+/**
+ * `native-cpu` is the wasm backend with its matmul and convolution kernels running in
+ * OpenBLAS (native-kernels.ts); it needs the optional addon built by scripts/build-native.sh.
+ */
+export type BackendName = 'tensorflow' | 'native-cpu' | 'wasm' | 'cpu';
 export type BackendPreference = 'auto' | BackendName;
 
 export interface BackendInfo {
   name: BackendName;
   threads: number;
   simd: boolean;
-  native?: 'tfjs-node-gpu' | 'tfjs-node';
+  native?: 'tfjs-node-gpu' | 'tfjs-node' | 'openblas';
   /** Kernel names replaced or added on top of the stock backend. */
   kernelsPatched: string[];
 }
 
 export interface SelectBackendOptions {
   preferred?: BackendPreference;
-  /** Wanted intra-op threads. The wasm backend is single-threaded under Node (see wasm-kernels.ts). */
+  /**
+   * Wanted intra-op threads (default: all available cores). The wasm backend is
+   * single-threaded under Node (see wasm-kernels.ts); `native-cpu` sizes OpenBLAS's pool
+   * with it (process-wide, so workers running several jobs per process should divide).
+   */
   threads?: number;
   log?: (msg: string, fields?: object) => void;
 }
@@ -106,19 +116,26 @@ export async function selectBackend(opts: SelectBackendOptions = {}): Promise<Ba
   }
 }
 
+/** The tfjs backend a selection runs on: `native-cpu` is wasm with rerouted kernels. */
 function backendKey(name: BackendName): string {
-  return name;
+  return name === 'native-cpu' ? 'wasm' : name;
 }
 
 async function doSelect(preferred: BackendPreference, opts: SelectBackendOptions): Promise<BackendInfo> {
   const log = opts.log ?? (() => undefined);
   const threads = Math.max(1, Math.floor(opts.threads ?? availableParallelism()));
-  const order: BackendName[] = preferred === 'auto' ? ['tensorflow', 'wasm', 'cpu'] : [preferred];
+  const order: BackendName[] = preferred === 'auto' ? ['tensorflow', 'native-cpu', 'wasm', 'cpu'] : preferred === 'native-cpu' ? ['native-cpu', 'wasm'] : [preferred];
   const failures: string[] = [];
   for (const name of order) {
     try {
       const info =
-        name === 'tensorflow' ? await tryNative(threads, log) : name === 'wasm' ? await tryWasm(threads) : await tryCpu();
+        name === 'tensorflow'
+          ? await tryNative(threads, log)
+          : name === 'native-cpu'
+            ? await tryNativeCpu(threads)
+            : name === 'wasm'
+              ? await tryWasm(threads)
+              : await tryCpu();
       if (info) {
         log('tf backend selected', { ...info, kernelsPatched: info.kernelsPatched.length });
         return info;
@@ -167,6 +184,7 @@ function wasmDistDir(): string {
 
 async function tryWasm(threads: number): Promise<BackendInfo | null> {
   activeTf = tfcore;
+  setNativeKernelsActive(false);
   ensureGradientsAndChainedOps(tfcore);
   if (!wasmPathsSet) {
     // A filesystem prefix makes the emscripten loader read the .wasm with fs instead of fetch().
@@ -183,10 +201,23 @@ async function tryWasm(threads: number): Promise<BackendInfo | null> {
 
 async function tryCpu(): Promise<BackendInfo | null> {
   activeTf = tfcore;
+  setNativeKernelsActive(false);
   ensureGradientsAndChainedOps(tfcore);
   if (!(await tfcore.setBackend('cpu'))) return null;
   await tfcore.ready();
   return { name: 'cpu', threads: 1, simd: false, kernelsPatched: [] };
+}
+
+/** The wasm backend with OpenBLAS kernels; throws (one line: why) when the addon cannot load. */
+async function tryNativeCpu(threads: number): Promise<BackendInfo | null> {
+  const loaded = loadNativeBlas();
+  if (!loaded.ok) throw new Error(loaded.reason);
+  const wasm = await tryWasm(threads);
+  if (!wasm) return null;
+  const native = registerNativeKernels(loaded.blas);
+  loaded.blas.setThreads(threads);
+  setNativeKernelsActive(true);
+  return { name: 'native-cpu', threads: loaded.blas.getThreads(), simd: wasm.simd, native: 'openblas', kernelsPatched: [...new Set([...wasm.kernelsPatched, ...native])] };
 }
 
 function firstLine(err: unknown): string {

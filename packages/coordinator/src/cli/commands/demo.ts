@@ -33,7 +33,7 @@ import { loadServerConfig } from '../../server/server-config.ts';
 import { portArg } from './dashboard.ts';
 
 export const DEFAULT_SPEC_PATH = new URL('../../demo/default-spec.yaml', import.meta.url);
-export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['auto', 'tensorflow', 'native-cpu', 'wasm', 'cpu'] as const;
 
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -46,9 +46,15 @@ export function defaultWorkerCount(): number {
   return Math.max(1, Math.min(4, availableParallelism()));
 }
 
-/** `YOTO_BACKEND` for the workers; nothing for `auto` (the worker picks). */
-export function backendEnv(backend: string | undefined): Record<string, string> {
-  return backend && backend !== 'auto' ? { YOTO_BACKEND: backend } : {};
+/**
+ * `YOTO_BACKEND` for the workers (nothing for `auto`: the worker picks), and, with
+ * `workers` local processes, `YOTO_THREADS` = cores / workers unless the environment
+ * sets it, so native-cpu's OpenBLAS pools do not oversubscribe the machine.
+ */
+export function backendEnv(backend: string | undefined, workers?: number, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = backend && backend !== 'auto' ? { YOTO_BACKEND: backend } : {};
+  if (workers && !env.YOTO_THREADS) out.YOTO_THREADS = String(Math.max(1, Math.floor(availableParallelism() / workers)));
+  return out;
 }
 
 /** A logger that writes JSON lines to `<home>/logs/<name>.log`, keeping the terminal for the UI. */
@@ -135,7 +141,7 @@ export async function runDemo(opts: DemoOptions, env: NodeJS.ProcessEnv = proces
       log,
       workers: workerCount,
       endpointsFile: 'if-free',
-      workerEnv: backendEnv(opts.backend),
+      workerEnv: backendEnv(opts.backend, workerCount, env),
       onWorkerExit: (exit) => {
         deadWorkers.push(exit);
         view?.note(pc.yellow(`worker ${exit.name} exited (${exit.signal ?? `code ${exit.code}`}); see ${rel(join(home, 'logs', `${exit.name}.log`))}`));

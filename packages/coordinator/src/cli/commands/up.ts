@@ -81,7 +81,7 @@ export async function runUp(opts: UpOptions, env: NodeJS.ProcessEnv = process.en
       workers,
       durableRedis: true,
       endpointsFile: 'required',
-      workerEnv: backendEnv(opts.backend),
+      workerEnv: backendEnv(opts.backend, workers, env),
       onWorkerExit: (exit) => {
         alive -= 1;
         err(pc.yellow(`worker ${exit.name} exited (${exit.signal ?? `code ${exit.code}`}); ${alive} left. Its log: ${rel(join(home, 'logs', `${exit.name}.log`))}`));

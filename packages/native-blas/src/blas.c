@@ -1,0 +1,593 @@
+/*
+ * yoto_blas: OpenBLAS sgemm and im2col/col2im convolutions for the training
+ * kernels, on Float32Array views (no copies: the arrays may be views into the
+ * tfjs wasm heap, so every call works in place on the tensors' memory).
+ *
+ * All functions are synchronous and check every index they will touch against
+ * the arrays' lengths before doing any work (a RangeError, never a stray write).
+ * Layouts are tfjs's: row-major matrices, NHWC activations, HWIO filters.
+ *
+ * Convolution dims (an array of 15 integers):
+ *   [n, h, w, c, fh, fw, o, outH, outW, strideH, strideW, dilationH, dilationW, padTop, padLeft]
+ * The im2col matrix has one row per output pixel (n, y, x) and one column per
+ * filter tap (i, j, c), so a forward conv is col[M, K] x W[K, O] = Y[M, O] with
+ * K = fh*fw*c and M = n*outH*outW; Y is already NHWC. Scratch memory is one
+ * grow-only buffer per thread (worker_threads may each hold the addon).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <node_api.h>
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK(call)                                                   \
+  do {                                                                \
+    if ((call) != napi_ok) {                                          \
+      napi_throw_error(env, NULL, "yoto_blas: N-API call failed");    \
+      return NULL;                                                    \
+    }                                                                 \
+  } while (0)
+
+/* At most this many floats of im2col scratch per chunk (64 MiB); larger batches run in chunks. */
+#define SCRATCH_FLOATS ((size_t)16 << 20)
+
+/*
+ * Threads: the pool size asked for with setThreads is used only for products of at
+ * least THREADED_FLOPS; smaller ones run on the calling thread. Waking OpenBLAS's pool
+ * costs tens of microseconds, and far more when the cores are shared with other
+ * processes, which made a [64,256]x[256,256] product 4-5x slower threaded than not.
+ */
+#define THREADED_FLOPS 3.0e7
+static int wanted_threads = 1;
+static int current_threads = -1;
+
+static void threads_for(double flops) {
+  const int t = flops >= THREADED_FLOPS ? wanted_threads : 1;
+  if (t != current_threads) {
+    openblas_set_num_threads(t);
+    current_threads = t;
+  }
+}
+
+static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                 int64_t ldc) {
+  threads_for(2.0 * (double)m * (double)n * (double)k);
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b,
+              ldb, beta, c, ldc);
+}
+
+static _Thread_local float *scratch = NULL;
+static _Thread_local size_t scratch_cap = 0;
+
+static float *get_scratch(size_t n) {
+  if (n > scratch_cap) {
+    free(scratch);
+    scratch = (float *)malloc(n * sizeof(float));
+    scratch_cap = scratch ? n : 0;
+  }
+  return scratch;
+}
+
+static int get_f32(napi_env env, napi_value v, float **data, size_t *len, const char *what) {
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) {
+    napi_throw_type_error(env, NULL, what);
+    return 0;
+  }
+  napi_typedarray_type type;
+  void *ptr = NULL;
+  size_t length = 0;
+  if (napi_get_typedarray_info(env, v, &type, &length, &ptr, NULL, NULL) != napi_ok || type != napi_float32_array) {
+    napi_throw_type_error(env, NULL, what);
+    return 0;
+  }
+  *data = (float *)ptr;
+  *len = length;
+  return 1;
+}
+
+static int get_i64(napi_env env, napi_value v, int64_t *out, const char *what) {
+  if (napi_get_value_int64(env, v, out) != napi_ok) {
+    napi_throw_type_error(env, NULL, what);
+    return 0;
+  }
+  return 1;
+}
+
+static int get_f64(napi_env env, napi_value v, double *out, const char *what) {
+  if (napi_get_value_double(env, v, out) != napi_ok) {
+    napi_throw_type_error(env, NULL, what);
+    return 0;
+  }
+  return 1;
+}
+
+static int get_bool(napi_env env, napi_value v, bool *out, const char *what) {
+  if (napi_get_value_bool(env, v, out) != napi_ok) {
+    napi_throw_type_error(env, NULL, what);
+    return 0;
+  }
+  return 1;
+}
+
+/* Last element index + 1 of a rows x cols matrix with leading dimension ld at offset off, repeated batch times with stride s. */
+static int64_t extent(int64_t off, int64_t batch, int64_t stride, int64_t rows, int64_t cols, int64_t ld) {
+  if (rows == 0 || cols == 0 || batch == 0) return 0;
+  return off + (batch - 1) * stride + (rows - 1) * ld + cols;
+}
+
+/*
+ * sgemm(transA, transB, m, n, k, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc, batch, strideA, strideB, strideC)
+ * C[i] = alpha * op(A[i]) op(B[i]) + beta * C[i] for i < batch, row-major; a stride of 0 broadcasts.
+ */
+static napi_value js_sgemm(napi_env env, napi_callback_info info) {
+  size_t argc = 20;
+  napi_value argv[20];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 20) {
+    napi_throw_type_error(env, NULL, "sgemm: expected 20 arguments");
+    return NULL;
+  }
+  bool ta, tb;
+  int64_t m, n, k, aOff, lda, bOff, ldb, cOff, ldc, batch, sA, sB, sC;
+  double alpha, beta;
+  float *A, *B, *C;
+  size_t lenA, lenB, lenC;
+  if (!get_bool(env, argv[0], &ta, "sgemm: transA must be a boolean") || !get_bool(env, argv[1], &tb, "sgemm: transB must be a boolean") ||
+      !get_i64(env, argv[2], &m, "sgemm: m must be an integer") || !get_i64(env, argv[3], &n, "sgemm: n must be an integer") ||
+      !get_i64(env, argv[4], &k, "sgemm: k must be an integer") || !get_f64(env, argv[5], &alpha, "sgemm: alpha must be a number") ||
+      !get_f32(env, argv[6], &A, &lenA, "sgemm: A must be a Float32Array") || !get_i64(env, argv[7], &aOff, "sgemm: aOff must be an integer") ||
+      !get_i64(env, argv[8], &lda, "sgemm: lda must be an integer") || !get_f32(env, argv[9], &B, &lenB, "sgemm: B must be a Float32Array") ||
+      !get_i64(env, argv[10], &bOff, "sgemm: bOff must be an integer") || !get_i64(env, argv[11], &ldb, "sgemm: ldb must be an integer") ||
+      !get_f64(env, argv[12], &beta, "sgemm: beta must be a number") || !get_f32(env, argv[13], &C, &lenC, "sgemm: C must be a Float32Array") ||
+      !get_i64(env, argv[14], &cOff, "sgemm: cOff must be an integer") || !get_i64(env, argv[15], &ldc, "sgemm: ldc must be an integer") ||
+      !get_i64(env, argv[16], &batch, "sgemm: batch must be an integer") || !get_i64(env, argv[17], &sA, "sgemm: strideA must be an integer") ||
+      !get_i64(env, argv[18], &sB, "sgemm: strideB must be an integer") || !get_i64(env, argv[19], &sC, "sgemm: strideC must be an integer"))
+    return NULL;
+  if (m < 0 || n < 0 || k < 0 || batch < 0 || aOff < 0 || bOff < 0 || cOff < 0 || sA < 0 || sB < 0 || sC < 0 ||
+      m > INT32_MAX || n > INT32_MAX || k > INT32_MAX || lda > INT32_MAX || ldb > INT32_MAX || ldc > INT32_MAX) {
+    napi_throw_range_error(env, NULL, "sgemm: negative or too large dimension");
+    return NULL;
+  }
+  const int64_t rowsA = ta ? k : m, colsA = ta ? m : k, rowsB = tb ? n : k, colsB = tb ? k : n;
+  if (lda < (colsA > 1 ? colsA : 1) || ldb < (colsB > 1 ? colsB : 1) || ldc < (n > 1 ? n : 1)) {
+    napi_throw_range_error(env, NULL, "sgemm: leading dimension smaller than the row length");
+    return NULL;
+  }
+  if (extent(aOff, batch, sA, rowsA, colsA, lda) > (int64_t)lenA || extent(bOff, batch, sB, rowsB, colsB, ldb) > (int64_t)lenB ||
+      extent(cOff, batch, sC, m, n, ldc) > (int64_t)lenC) {
+    napi_throw_range_error(env, NULL, "sgemm: operand too short for the given dimensions");
+    return NULL;
+  }
+  if (m == 0 || n == 0) return NULL;
+  for (int64_t i = 0; i < batch; i++) {
+    float *c = C + cOff + i * sC;
+    if (k == 0) {
+      /* BLAS leaves C untouched when k == 0 only for beta == 1; be explicit. */
+      for (int64_t r = 0; r < m; r++)
+        for (int64_t q = 0; q < n; q++) c[r * ldc + q] = beta == 0 ? 0.0f : (float)beta * c[r * ldc + q];
+      continue;
+    }
+    gemm(ta, tb, m, n, k, (float)alpha, A + aOff + i * sA, lda, B + bOff + i * sB, ldb, (float)beta, c, ldc);
+  }
+  return NULL;
+}
+
+typedef struct {
+  int64_t n, h, w, c, fh, fw, o, outH, outW, sh, sw, dh, dw, top, left;
+} conv_dims;
+
+static int get_dims(napi_env env, napi_value v, conv_dims *d, const char *fn) {
+  int64_t a[15];
+  bool is_array = false;
+  uint32_t len = 0;
+  if (napi_is_array(env, v, &is_array) != napi_ok || !is_array || napi_get_array_length(env, v, &len) != napi_ok || len != 15) {
+    napi_throw_type_error(env, NULL, "conv: dims must be an array of 15 integers");
+    return 0;
+  }
+  for (uint32_t i = 0; i < 15; i++) {
+    napi_value e;
+    if (napi_get_element(env, v, i, &e) != napi_ok || !get_i64(env, e, &a[i], "conv: dims must be integers")) return 0;
+  }
+  *d = (conv_dims){a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14]};
+  for (int i = 0; i < 15; i++) {
+    if (a[i] < (i >= 13 ? 0 : 1) || a[i] > INT32_MAX) {
+      napi_throw_range_error(env, NULL, fn);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static int is_pointwise(const conv_dims *d) {
+  return d->fh == 1 && d->fw == 1 && d->sh == 1 && d->sw == 1 && d->top == 0 && d->left == 0 && d->outH == d->h && d->outW == d->w;
+}
+
+/* Rows of examples [b0, b0+nb) of the im2col matrix into col. */
+static void im2col(const float *x, float *col, const conv_dims *d, int64_t b0, int64_t nb) {
+  const int64_t C = d->c, K = d->fh * d->fw * C;
+  for (int64_t b = 0; b < nb; b++) {
+    const float *xb = x + (b0 + b) * d->h * d->w * C;
+    for (int64_t oy = 0; oy < d->outH; oy++) {
+      for (int64_t ox = 0; ox < d->outW; ox++) {
+        float *row = col + ((b * d->outH + oy) * d->outW + ox) * K;
+        for (int64_t i = 0; i < d->fh; i++) {
+          const int64_t iy = oy * d->sh - d->top + i * d->dh;
+          float *dst = row + i * d->fw * C;
+          if (iy < 0 || iy >= d->h) {
+            memset(dst, 0, (size_t)(d->fw * C) * sizeof(float));
+            continue;
+          }
+          for (int64_t j = 0; j < d->fw; j++) {
+            const int64_t ix = ox * d->sw - d->left + j * d->dw;
+            if (ix < 0 || ix >= d->w) memset(dst + j * C, 0, (size_t)C * sizeof(float));
+            else if (C == 1) dst[j] = xb[iy * d->w + ix];
+            else memcpy(dst + j * C, xb + (iy * d->w + ix) * C, (size_t)C * sizeof(float));
+          }
+        }
+      }
+    }
+  }
+}
+
+/* Adds the im2col-shaped gradient col (examples [b0, b0+nb)) into dx, which the caller zeroed. */
+static void col2im(const float *col, float *dx, const conv_dims *d, int64_t b0, int64_t nb) {
+  const int64_t C = d->c, K = d->fh * d->fw * C;
+  for (int64_t b = 0; b < nb; b++) {
+    float *xb = dx + (b0 + b) * d->h * d->w * C;
+    for (int64_t oy = 0; oy < d->outH; oy++) {
+      for (int64_t ox = 0; ox < d->outW; ox++) {
+        const float *row = col + ((b * d->outH + oy) * d->outW + ox) * K;
+        for (int64_t i = 0; i < d->fh; i++) {
+          const int64_t iy = oy * d->sh - d->top + i * d->dh;
+          if (iy < 0 || iy >= d->h) continue;
+          for (int64_t j = 0; j < d->fw; j++) {
+            const int64_t ix = ox * d->sw - d->left + j * d->dw;
+            if (ix < 0 || ix >= d->w) continue;
+            const float *src = row + (i * d->fw + j) * C;
+            float *dst = xb + (iy * d->w + ix) * C;
+            for (int64_t q = 0; q < C; q++) dst[q] += src[q];
+          }
+        }
+      }
+    }
+  }
+}
+
+/* Examples per chunk so that one chunk's im2col matrix fits the scratch budget (at least 1). */
+static int64_t chunk_examples(const conv_dims *d) {
+  const int64_t per = d->outH * d->outW * d->fh * d->fw * d->c;
+  int64_t nb = per > 0 ? (int64_t)(SCRATCH_FLOATS / (size_t)per) : d->n;
+  if (nb < 1) nb = 1;
+  return nb > d->n ? d->n : nb;
+}
+
+/* Reads (a, b, out, dims) and checks sizes: a has aLen floats, b bLen, out outLen (all in elements). */
+static int conv_args(napi_env env, napi_callback_info info, float **a, float **b, float **out, conv_dims *d, const char *fn,
+                     int kind /* 0 fwd, 1 bp input, 2 bp filter */) {
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4) {
+    napi_throw_type_error(env, NULL, fn);
+    return 0;
+  }
+  size_t la, lb, lo;
+  if (!get_f32(env, argv[0], a, &la, fn) || !get_f32(env, argv[1], b, &lb, fn) || !get_f32(env, argv[2], out, &lo, fn) || !get_dims(env, argv[3], d, fn))
+    return 0;
+  const int64_t xs = d->n * d->h * d->w * d->c, ws = d->fh * d->fw * d->c * d->o, ys = d->n * d->outH * d->outW * d->o;
+  const int64_t need[3][3] = {{xs, ws, ys}, {ys, ws, xs}, {xs, ys, ws}};
+  if ((int64_t)la < need[kind][0] || (int64_t)lb < need[kind][1] || (int64_t)lo < need[kind][2]) {
+    napi_throw_range_error(env, NULL, fn);
+    return 0;
+  }
+  return 1;
+}
+
+/* conv2d(x, w, y, dims): y = conv(x, w), NHWC / HWIO. */
+static napi_value js_conv2d(napi_env env, napi_callback_info info) {
+  float *x, *w, *y;
+  conv_dims d;
+  if (!conv_args(env, info, &x, &w, &y, &d, "conv2d(x: Float32Array, w: Float32Array, y: Float32Array, dims) with matching sizes", 0)) return NULL;
+  const int64_t K = d.fh * d.fw * d.c, P = d.outH * d.outW;
+  if (is_pointwise(&d)) {
+    gemm(false, false, (d.n * P), d.o, K, 1.0f, x, K, w, d.o, 0.0f, y, d.o);
+    return NULL;
+  }
+  const int64_t nb = chunk_examples(&d);
+  float *col = get_scratch((size_t)(nb * P * K));
+  if (!col) {
+    napi_throw_error(env, NULL, "conv2d: out of memory");
+    return NULL;
+  }
+  for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
+    const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
+    im2col(x, col, &d, b0, cnt);
+    gemm(false, false, (cnt * P), d.o, K, 1.0f, col, K, w, d.o, 0.0f,
+                y + b0 * P * d.o, d.o);
+  }
+  return NULL;
+}
+
+/* conv2dBackpropInput(dy, w, dx, dims): dx = gradient of conv(x, w) w.r.t. x (also conv2dTranspose's forward). */
+static napi_value js_conv2d_bp_input(napi_env env, napi_callback_info info) {
+  float *dy, *w, *dx;
+  conv_dims d;
+  if (!conv_args(env, info, &dy, &w, &dx, &d, "conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, dims) with matching sizes", 1))
+    return NULL;
+  const int64_t K = d.fh * d.fw * d.c, P = d.outH * d.outW;
+  if (is_pointwise(&d)) {
+    gemm(false, true, (d.n * P), K, d.o, 1.0f, dy, d.o, w, d.o, 0.0f, dx, K);
+    return NULL;
+  }
+  const int64_t nb = chunk_examples(&d);
+  float *col = get_scratch((size_t)(nb * P * K));
+  if (!col) {
+    napi_throw_error(env, NULL, "conv2dBackpropInput: out of memory");
+    return NULL;
+  }
+  memset(dx, 0, (size_t)(d.n * d.h * d.w * d.c) * sizeof(float));
+  for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
+    const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
+    /* dcol[M, K] = dy[M, O] x W[K, O]^T */
+    gemm(false, true, (cnt * P), K, d.o, 1.0f, dy + b0 * P * d.o, d.o, w, d.o, 0.0f,
+                col, K);
+    col2im(col, dx, &d, b0, cnt);
+  }
+  return NULL;
+}
+
+/* conv2dBackpropFilter(x, dy, dw, dims): dw = gradient of conv(x, w) w.r.t. w. */
+static napi_value js_conv2d_bp_filter(napi_env env, napi_callback_info info) {
+  float *x, *dy, *dw;
+  conv_dims d;
+  if (!conv_args(env, info, &x, &dy, &dw, &d, "conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dims) with matching sizes", 2))
+    return NULL;
+  const int64_t K = d.fh * d.fw * d.c, P = d.outH * d.outW;
+  if (is_pointwise(&d)) {
+    gemm(true, false, K, d.o, (d.n * P), 1.0f, x, K, dy, d.o, 0.0f, dw, d.o);
+    return NULL;
+  }
+  const int64_t nb = chunk_examples(&d);
+  float *col = get_scratch((size_t)(nb * P * K));
+  if (!col) {
+    napi_throw_error(env, NULL, "conv2dBackpropFilter: out of memory");
+    return NULL;
+  }
+  for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
+    const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
+    im2col(x, col, &d, b0, cnt);
+    /* dW[K, O] (+)= col[M, K]^T x dy[M, O] */
+    gemm(true, false, K, d.o, (cnt * P), 1.0f, col, K, dy + b0 * P * d.o, d.o,
+                b0 == 0 ? 0.0f : 1.0f, dw, d.o);
+  }
+  return NULL;
+}
+
+/* sumAxes(x, y, outer, r, inner): y[o, i] = sum_q x[o, q, i], the sum over one contiguous block of axes. */
+static napi_value js_sum_axes(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *x, *y;
+  size_t lx, ly;
+  int64_t outer, r, inner;
+  if (argc != 5 || !get_f32(env, argv[0], &x, &lx, "sumAxes: x must be a Float32Array") || !get_f32(env, argv[1], &y, &ly, "sumAxes: y must be a Float32Array") ||
+      !get_i64(env, argv[2], &outer, "sumAxes: outer must be an integer") || !get_i64(env, argv[3], &r, "sumAxes: r must be an integer") ||
+      !get_i64(env, argv[4], &inner, "sumAxes: inner must be an integer"))
+    return NULL;
+  if (outer < 0 || r < 0 || inner < 0 || (int64_t)lx < outer * r * inner || (int64_t)ly < outer * inner) {
+    napi_throw_range_error(env, NULL, "sumAxes: arrays too short for outer*r*inner");
+    return NULL;
+  }
+  for (int64_t o = 0; o < outer; o++) {
+    float *dst = y + o * inner;
+    const float *src = x + o * r * inner;
+    if (inner == 1) {
+      /* A row sum: 8 partial sums keep it vectorisable without -ffast-math. */
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int64_t q = 0;
+      for (; q + 8 <= r; q += 8)
+        for (int l = 0; l < 8; l++) acc[l] += src[q + l];
+      float t = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+      for (; q < r; q++) t += src[q];
+      dst[0] = t;
+      continue;
+    }
+    memset(dst, 0, (size_t)inner * sizeof(float));
+    for (int64_t q = 0; q < r; q++) {
+      const float *row = src + q * inner;
+      for (int64_t i = 0; i < inner; i++) dst[i] += row[i];
+    }
+  }
+  return NULL;
+}
+
+/* leakyRelu(x, y, alpha): y = x > 0 ? x : x*alpha (tfjs's definition, float32 arithmetic). */
+static napi_value js_leaky_relu(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *x, *y;
+  size_t lx, ly;
+  double alpha;
+  if (argc != 3 || !get_f32(env, argv[0], &x, &lx, "leakyRelu: x must be a Float32Array") || !get_f32(env, argv[1], &y, &ly, "leakyRelu: y must be a Float32Array") ||
+      !get_f64(env, argv[2], &alpha, "leakyRelu: alpha must be a number"))
+    return NULL;
+  if (ly < lx) {
+    napi_throw_range_error(env, NULL, "leakyRelu: y shorter than x");
+    return NULL;
+  }
+  const float a = (float)alpha;
+  for (size_t i = 0; i < lx; i++) {
+    const float v = x[i];
+    y[i] = v > 0.0f ? v : v * a;
+  }
+  return NULL;
+}
+
+/*
+ * broadcastOp(op, x, b, y, outer, r, inner): y[o, q, i] = x[o, q, i] (op) b[o, i] for op
+ * 0 = add, 1 = multiply: b broadcast over one middle block of axes. Covers a bias
+ * (outer 1), FiLM's per-example per-channel scale and shift (r = the pixels), a scalar
+ * (outer = inner = 1) and equal shapes (r = 1). Plain float32 arithmetic.
+ */
+static napi_value js_broadcast_op(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *x, *b, *y;
+  size_t lx, lb, ly;
+  int64_t op, outer, r, inner;
+  if (argc != 7 || !get_i64(env, argv[0], &op, "broadcastOp: op must be 0 (add) or 1 (multiply)") ||
+      !get_f32(env, argv[1], &x, &lx, "broadcastOp: x must be a Float32Array") || !get_f32(env, argv[2], &b, &lb, "broadcastOp: b must be a Float32Array") ||
+      !get_f32(env, argv[3], &y, &ly, "broadcastOp: y must be a Float32Array") || !get_i64(env, argv[4], &outer, "broadcastOp: outer must be an integer") ||
+      !get_i64(env, argv[5], &r, "broadcastOp: r must be an integer") || !get_i64(env, argv[6], &inner, "broadcastOp: inner must be an integer"))
+    return NULL;
+  if (op < 0 || op > 1 || outer < 0 || r < 0 || inner < 0 || (int64_t)lx < outer * r * inner || (int64_t)ly < outer * r * inner || (int64_t)lb < outer * inner) {
+    napi_throw_range_error(env, NULL, "broadcastOp: bad op or arrays too short for outer*r*inner");
+    return NULL;
+  }
+  if (inner == 1) {
+    /* b is one scalar per outer index. */
+    for (int64_t o = 0; o < outer; o++) {
+      const float bv = b[o];
+      const float *xs = x + o * r;
+      float *ys = y + o * r;
+      if (op == 0)
+        for (int64_t q = 0; q < r; q++) ys[q] = xs[q] + bv;
+      else
+        for (int64_t q = 0; q < r; q++) ys[q] = xs[q] * bv;
+    }
+    return NULL;
+  }
+  for (int64_t o = 0; o < outer; o++) {
+    const float *bo = b + o * inner;
+    for (int64_t q = 0; q < r; q++) {
+      const float *xs = x + (o * r + q) * inner;
+      float *ys = y + (o * r + q) * inner;
+      if (op == 0) {
+        for (int64_t i = 0; i < inner; i++) ys[i] = xs[i] + bo[i];
+      } else {
+        for (int64_t i = 0; i < inner; i++) ys[i] = xs[i] * bo[i];
+      }
+    }
+  }
+  return NULL;
+}
+
+/*
+ * adam(p, g, m, v, p2, m2, v2, b1, c1, b2, c2, eps, lrT, wd, decay): one pass of the
+ * Adam update in the exact float32 operations (and order) of the unfused tf ops:
+ *   g <- g + p*wd (if decay); m2 = m*b1 + g*c1; v2 = v*b2 + (g*g)*c2;
+ *   p2 = p - (m2 / (sqrt(v2) + eps)) * lrT
+ * so results are bit-identical to them (no contraction into FMAs: -ffp-contract=off).
+ */
+static void adam_loop(const float *restrict P, const float *restrict G, const float *restrict M, const float *restrict V, float *restrict P2, float *restrict M2,
+                      float *restrict V2, size_t n, float b1, float c1, float b2, float c2, float eps, float lrT, float wd, int decay) {
+  if (decay) {
+    for (size_t i = 0; i < n; i++) {
+      const float p = P[i];
+      const float g = G[i] + p * wd;
+      const float m = M[i] * b1 + g * c1;
+      const float v = V[i] * b2 + (g * g) * c2;
+      M2[i] = m;
+      V2[i] = v;
+      P2[i] = p - (m / (sqrtf(v) + eps)) * lrT;
+    }
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      const float p = P[i];
+      const float g = G[i];
+      const float m = M[i] * b1 + g * c1;
+      const float v = V[i] * b2 + (g * g) * c2;
+      M2[i] = m;
+      V2[i] = v;
+      P2[i] = p - (m / (sqrtf(v) + eps)) * lrT;
+    }
+  }
+}
+
+static napi_value js_adam(napi_env env, napi_callback_info info) {
+  size_t argc = 15;
+  napi_value argv[15];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 15) {
+    napi_throw_type_error(env, NULL, "adam: expected 15 arguments");
+    return NULL;
+  }
+  float *a[7];
+  size_t len[7];
+  double k[7];
+  bool decay;
+  for (int i = 0; i < 7; i++)
+    if (!get_f32(env, argv[i], &a[i], &len[i], "adam: p, g, m, v, p2, m2, v2 must be Float32Arrays")) return NULL;
+  for (int i = 0; i < 7; i++)
+    if (!get_f64(env, argv[7 + i], &k[i], "adam: b1, c1, b2, c2, eps, lrT, wd must be numbers")) return NULL;
+  if (!get_bool(env, argv[14], &decay, "adam: decay must be a boolean")) return NULL;
+  for (int i = 1; i < 7; i++) {
+    if (len[i] != len[0]) {
+      napi_throw_range_error(env, NULL, "adam: all arrays must have one length");
+      return NULL;
+    }
+  }
+  /* The outputs are fresh tensors; an output aliasing an input would break the restrict contract. */
+  for (int i = 4; i < 7; i++)
+    for (int j = 0; j < 7; j++)
+      if (i != j && len[0] > 0 && a[i] < a[j] + len[j] && a[j] < a[i] + len[i]) {
+        napi_throw_range_error(env, NULL, "adam: outputs must not overlap other operands");
+        return NULL;
+      }
+  adam_loop(a[0], a[1], a[2], a[3], a[4], a[5], a[6], len[0], (float)k[0], (float)k[1], (float)k[2], (float)k[3], (float)k[4], (float)k[5], (float)k[6], decay);
+  return NULL;
+}
+
+static napi_value js_set_threads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int64_t n;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 1 || !get_i64(env, argv[0], &n, "setThreads: n must be an integer")) return NULL;
+  if (n < 1 || n > 1024) {
+    napi_throw_range_error(env, NULL, "setThreads: n must be in [1, 1024]");
+    return NULL;
+  }
+  wanted_threads = (int)n;
+  current_threads = (int)n;
+  openblas_set_num_threads((int)n);
+  return NULL;
+}
+
+static napi_value js_get_threads(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value r;
+  CHECK(napi_create_int32(env, wanted_threads, &r));
+  return r;
+}
+
+static napi_value js_config(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value r;
+  const char *c = openblas_get_config();
+  CHECK(napi_create_string_utf8(env, c ? c : "", NAPI_AUTO_LENGTH, &r));
+  return r;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"sgemm", NULL, js_sgemm, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"conv2d", NULL, js_conv2d, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"conv2dBackpropInput", NULL, js_conv2d_bp_input, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"conv2dBackpropFilter", NULL, js_conv2d_bp_filter, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sumAxes", NULL, js_sum_axes, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"leakyRelu", NULL, js_leaky_relu, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"broadcastOp", NULL, js_broadcast_op, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"adam", NULL, js_adam, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setThreads", NULL, js_set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getThreads", NULL, js_get_threads, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"config", NULL, js_config, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
+  return exports;
+}
