@@ -158,8 +158,9 @@ export function updateMasses(masses: readonly number[], gaps: readonly (number |
   const n = masses.length;
   const g = fillGaps(gaps);
   if (!g) return [...masses];
-  const mean = g.reduce((s, x) => s + x, 0) / n;
-  let m = masses.map((x, b) => x * Math.exp(cfg.rate * (g[b]! - mean)));
+  // exp(rate·(g − ḡ)) up to normalisation; shifted by the max so no gap overflows.
+  const top = Math.max(...g);
+  let m = masses.map((x, b) => x * Math.exp(cfg.rate * (g[b]! - top)));
   let sum = m.reduce((s, x) => s + x, 0);
   m = m.map((x) => x / sum);
   const s = cfg.smoothing;
