@@ -27,6 +27,8 @@ export interface StartMessage {
 }
 export interface PeersMessage {
   type: 'peers';
+  /** The run they are for; a late message for a finished run is ignored. */
+  runId: string;
   curves: PeerCurve[];
 }
 export interface StopMessage {

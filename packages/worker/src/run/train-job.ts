@@ -231,7 +231,7 @@ export async function runTrainJob(job: Job, token: string | undefined, ctx: Trai
     peersInFlight = true;
     lastPeersAt = Date.now();
     readPeers()
-      .then((curves) => ctx.thread.send({ type: 'peers', curves }))
+      .then((curves) => ctx.thread.send({ type: 'peers', runId, curves }))
       .catch((err: unknown) => log.warn({ err }, 'could not read the baselines\' probe curves'))
       .finally(() => (peersInFlight = false));
   };

@@ -21,6 +21,7 @@ let stopRequested = false;
 let ackWaiter: ((step: number) => void) | null = null;
 /** The baselines' probe curves of the running gap-driven YOTO run (latest `peers` message). */
 let peerCurves: PeerCurve[] = [];
+let currentRunId: string | null = null;
 
 function send(msg: FromThread, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(msg, transfer);
@@ -40,6 +41,7 @@ function ownBuffers(files: Record<string, Uint8Array>): Record<string, Uint8Arra
 async function run(msg: StartMessage): Promise<void> {
   stopRequested = false;
   peerCurves = msg.peers ?? [];
+  currentRunId = msg.payload.runId;
   backend ??= await selectBackend({
     preferred: msg.backend.preferred,
     ...(msg.backend.threads ? { threads: msg.backend.threads } : {}),
@@ -89,6 +91,7 @@ async function run(msg: StartMessage): Promise<void> {
     const adaptive = trainer.adaptiveTrace;
     send({ type: 'done', stopped: false, step: summary.step, seconds: summary.seconds, examples: summary.examples, evalSeconds, evals, finalTrain: summary.finalTrain, files, ...(adaptive ? { adaptive } : {}) }, buffersOf(files));
   } finally {
+    currentRunId = null;
     trainer.dispose();
   }
 }
@@ -97,7 +100,7 @@ port.on('message', (msg: ToThread) => {
   if (msg.type === 'stop') {
     stopRequested = true;
   } else if (msg.type === 'peers') {
-    peerCurves = msg.curves;
+    if (msg.runId === currentRunId) peerCurves = msg.curves;
   } else if (msg.type === 'checkpoint-saved') {
     const w = ackWaiter;
     ackWaiter = null;
