@@ -61,7 +61,8 @@ lines.push(`Sweep \`${report.sweepId}\` (${basename(spec)}), ${report.summary.ru
 
 // Per β: baseline loss (mean over seeds; the baselines are shared where the plan shares them) and each variant's ratio per seed.
 const lambdas = [...new Map(report.rows.map((row) => [lambdaLabel(row.lambda), row.lambda])).keys()];
-const head = ['λ', 'baseline loss', ...report.variants.flatMap((v) => [...seeds.map((s) => `${axes(v)} s${s}`), `${axes(v)} mean`])];
+const firstBaselines = report.variants[0] ? axes(report.variants[0]) : '';
+const head = ['λ', `baseline loss (${firstBaselines})`, ...report.variants.flatMap((v) => [...seeds.map((s) => `${axes(v)} s${s}`), `${axes(v)} mean`])];
 lines.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
 for (const l of lambdas) {
   const rows = report.variants.map((v) => report.rows.find((row) => row.variantId === v.variantId && lambdaLabel(row.lambda) === l));
