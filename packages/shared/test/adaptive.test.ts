@@ -173,6 +173,14 @@ test('gap-driven P_λ is refused for a prior it cannot re-weight, naming the fie
     (e: unknown) => e instanceof ValidationError && e.issues.some((i) => i.path === 'lambda.kl.dist' && /log-uniform/.test(i.message)),
   );
   assert.throws(
+    () => parseSweepSpec({ ...SPEC, variants: {}, conditioning: { adaptive: { mode: 'gap', floor: 0, bins: 1 } } }),
+    (e: unknown) => e instanceof ValidationError && ['conditioning.adaptive.floor', 'conditioning.adaptive.bins'].every((p) => e.issues.some((i) => i.path === p)),
+  );
+  assert.throws(
+    () => parseSweepSpec({ ...SPEC, variants: {}, conditioning: { adaptive: { mode: 'gap', probeExamples: 5000 } } }),
+    (e: unknown) => e instanceof ValidationError && e.issues.some((i) => i.path === 'conditioning.adaptive.probeExamples' && /trainExamples/.test(i.message)),
+  );
+  assert.throws(
     () => parseSweepSpec({ ...SPEC, variants: { 'conditioning.adaptive.mode': ['off', 'sometimes'] } }),
     (e: unknown) => e instanceof ValidationError && e.issues.some((i) => i.path === 'variants.conditioning.adaptive.mode[1]'),
   );
