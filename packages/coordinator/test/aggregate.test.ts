@@ -8,8 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { QUEUES, jobIds, parseSweepSpec, planSweep, redisKeys, s3Keys, type Manifest, type Report, type RunPayload, type RunResult } from '@yoto/shared';
-import { AggregateInputError, AggregateWorker, SweepService, aggregateSweep } from '../src/index.ts';
+import { QUEUES, jobIds, parseSweepSpec, planSweep, redisKeys, renderReportMarkdown, s3Keys, type Manifest, type Report, type RunPayload, type RunResult } from '@yoto/shared';
+import { AggregateInputError, AggregateWorker, SweepService, aggregateSweep, renderReportHtml } from '../src/index.ts';
 import { sha256Hex } from '@yoto/runtime';
 import { startTestRedis, type RedisServer } from './helpers/redis-server.ts';
 import { startTestS3, type TestS3 } from './helpers/s3.ts';
@@ -108,7 +108,8 @@ describe('aggregate (real redis-server + s3rver, synthetic train results)', () =
     assert.match(md ?? '', /\| width-2 \| kl=8 \| no \|/);
     const html = (await s3.store.get(s3Keys.report(sub.sweepId, 'html'))).toString('utf8');
     assert.match(html, /^<!doctype html>/);
-    assert.equal((html.match(/<svg /g) ?? []).length, 2 * 3, 'loss, ratio and trade-off plots per variant');
+    assert.equal((html.match(/<svg /g) ?? []).length, 2 * 3 + 1, 'loss, ratio and trade-off plots per variant, and the ratio against the width axis');
+    assert.match(html, /<figure data-kind="variants"[^>]*>.*YOTO \/ baseline ratio vs model\.width/s);
     // One point per grid λ per series: loss (YOTO, baseline), ratio, trade-off (YOTO, baseline) = 5 series × 3 λ × 2 variants.
     assert.equal((html.match(/<circle [^>]*data-lambda="kl=/g) ?? []).length, 5 * 3 * 2);
     assert.match(html, /<td>width-1<\/td><td>kl=0\.5<\/td><td>yes<\/td>/);
@@ -248,3 +249,54 @@ describe('aggregateSweep (pure)', () => {
     assert.throws(() => aggregateSweep(plan, values), (e: unknown) => e instanceof AggregateInputError && /no evaluation at kl=8/.test(e.message));
   });
 });
+
+describe('variant comparison (pure)', () => {
+  test('shared baselines, per-seed ratios, P_λ of gap-driven runs and the ratio-vs-width figure', () => {
+    const spec = smallSpec('cmp', {
+      conditioning: { adaptive: { bins: 2, everySteps: 5, probeExamples: 32 } },
+      variants: { 'model.width': [0.5, 1, 2], 'conditioning.adaptive.mode': ['off', 'gap'] },
+      seeds: [0, 1],
+    });
+    const plan = planSweep(parseSweepSpec(spec));
+    assert.equal(plan.runs.filter((r) => r.kind === 'baseline').length, 3 * 2 * 3, 'one baseline grid per width and seed, shared by off and gap');
+    const values = Object.fromEntries(
+      plan.runs.map((r) => {
+        const res = syntheticResult(r);
+        // Seed 1 of every YOTO run is 10% worse at every λ than seed 0's 5%.
+        if (r.kind === 'yoto' && r.seed === 1) res.evals = res.evals.map((e) => ({ ...e, loss: e.loss * (1.1 / 1.05) }));
+        if (r.kind === 'yoto' && r.conditioning.adaptive?.mode === 'gap') {
+          res.adaptive = {
+            bins: 2,
+            axes: [{ term: 'kl', low: 0.5, high: 4 }],
+            probes: [],
+            updates: [
+              { step: 0, fraction: 0, source: 'start', masses: [[0.5, 0.5]], gaps: [[null, null]] },
+              { step: 5, fraction: 0.5, source: 'baselines', masses: [[0.7, 0.3]], gaps: [[0.1, 0]] },
+            ],
+          };
+        }
+        return [`bull:${QUEUES.train}:${jobIds.train(plan.sweepId, r.runId)}`, res];
+      }),
+    );
+    const report = aggregateSweep(plan, values, new Date(0));
+    assert.equal(report.rows.length, 6 * 3);
+    for (const v of report.variants) {
+      assert.deepEqual(v.perSeed?.map((x) => [x.seed, +x.maxRatio.toFixed(6)]), [[0, 1.05], [1, 1.1]], v.variantId);
+      if (v.variant['conditioning.adaptive.mode'] === 'gap') assert.ok(v.baselinesFrom, `${v.variantId} compares with shared baselines`);
+    }
+    assert.equal(report.densities?.length, 3 * 2);
+    const d = report.densities![0]!;
+    assert.deepEqual(d.bins.map((b) => [b.prior, b.final, +b.mean.toFixed(6)]), [[0.5, 0.7, 0.6], [0.5, 0.3, 0.4]]);
+    assert.deepEqual(d.sources, { baselines: 1 });
+    const html = renderReportHtml(report);
+    assert.equal((html.match(/<figure data-kind="density"/g) ?? []).length, 6);
+    assert.match(html, /YOTO \/ baseline ratio vs model\.width/);
+    // Worst and mean per adaptive mode, three widths each.
+    const fig = html.slice(html.indexOf('data-plot="variants-model.width"'));
+    assert.equal((fig.slice(0, fig.indexOf('</svg>')).match(/<circle [^>]*data-series/g) ?? []).length, 2 * 2 * 3);
+    const md = renderReportMarkdown(report);
+    assert.match(md, /## Variants compared \(per seed\)/);
+    assert.match(md, /## P_λ of gap-driven YOTO runs/);
+  });
+});
+

@@ -89,11 +89,11 @@ function logDistance(a: LambdaPoint, b: LambdaPoint): number {
  * The baseline of the same variant and seed whose fixed λ is nearest (in log λ) to
  * `point`; null when the sweep has none.
  */
-export function nearestBaseline(runs: readonly RunPayload[], of: Pick<RunPayload, 'variantId' | 'seed'>, point: LambdaPoint): RunPayload | null {
+export function nearestBaseline(runs: readonly RunPayload[], of: Pick<RunPayload, 'variantId' | 'seed' | 'baselineVariantId'>, point: LambdaPoint): RunPayload | null {
   let best: RunPayload | null = null;
   let bestD = Infinity;
   for (const r of runs) {
-    if (r.kind !== 'baseline' || !r.fixedLambda || r.variantId !== of.variantId || r.seed !== of.seed) continue;
+    if (r.kind !== 'baseline' || !r.fixedLambda || r.variantId !== (of.baselineVariantId ?? of.variantId) || r.seed !== of.seed) continue;
     const d = logDistance(point, r.fixedLambda);
     if (d < bestD) [best, bestD] = [r, d];
   }

@@ -1,6 +1,7 @@
 export * from './errors.ts';
 export * from './ids.ts';
 export * from './lambda.ts';
+export * from './adaptive.ts';
 export * from './problems.ts';
 export * from './spec.ts';
 export * from './runs.ts';

@@ -7,6 +7,10 @@
  *   yoto:sweep:<sweepId>        HASH  name, problem, status, created, totalRuns,
  *                                     aggregateJobId, specKey, planKey, reportKey, error
  *                                     (train workers poll `status` for paused / cancelled)
+ *   yoto:sweep:<sweepId>:probe:<runId>  LIST  a baseline's probe curve for gap-driven YOTO
+ *                                     runs: JSON `{"step","fraction","loss"}` per probe,
+ *                                     appended as it trains (a resumed run may append a
+ *                                     step again; readers keep the last), expires after 30 days
  *
  * S3 (one bucket, optional prefix):
  *   sweeps/<sweepId>/spec.json                           the validated spec
@@ -39,7 +43,11 @@ function id(x: string): string {
 export const redisKeys = {
   sweeps: 'yoto:sweeps',
   sweep: (sweepId: string) => `yoto:sweep:${id(sweepId)}`,
+  probe: (sweepId: string, runId: string) => `yoto:sweep:${id(sweepId)}:probe:${id(runId)}`,
 } as const;
+
+/** Seconds a probe curve stays in Redis after its last append. */
+export const PROBE_TTL_SECONDS = 30 * 24 * 3600;
 
 /** BullMQ job ids: deterministic, so a resubmission cannot enqueue a run twice. */
 export const jobIds = {

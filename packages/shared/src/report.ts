@@ -9,7 +9,8 @@
  * both, and every ratio statistic is over the complete rows only.
  */
 import { lambdaLabel, type LambdaPoint } from './lambda.ts';
-import type { SweepPlan } from './plan.ts';
+import { baselineVariantOf, type SweepPlan } from './plan.ts';
+import { binRange, meanMasses, uniformMasses } from './adaptive.ts';
 import type { RunResult } from './runs.ts';
 import { YotoError } from './errors.ts';
 import { bdRate, type RdPoint } from './bd-rate.ts';
@@ -49,6 +50,8 @@ export interface ReportRow {
   ratio: number;
   /** Runs of this row that failed for good (other seeds made up the row). */
   missing?: ReportMissingRun[];
+  /** yoto/baseline of each seed that has both sides. */
+  seedRatios?: { seed: number; ratio: number }[];
 }
 
 /** A run with no result, and why. */
@@ -79,6 +82,22 @@ export interface ReportVariantSummary {
   yotoComputeSeconds: number;
   baselineComputeSeconds: number;
   computeSaving: number;
+  /** The variant whose baselines this one is compared with, when shared (plan.ts). */
+  baselinesFrom?: string;
+  /** Mean and worst ratio over λ of each seed alone (their spread is the seed noise). */
+  perSeed?: { seed: number; meanRatio: number; maxRatio: number }[];
+}
+
+/** The density over log λ a gap-driven YOTO run sampled from (adaptive.ts). */
+export interface ReportDensity {
+  runId: string;
+  variantId: string;
+  seed: number;
+  term: string;
+  /** Per bin: its λ range, the prior's mass, the mass at the end and averaged over training steps. */
+  bins: { low: number; high: number; prior: number; final: number; mean: number }[];
+  /** Updates by the signal they used. */
+  sources: Record<string, number>;
 }
 
 export interface ReportRun {
@@ -110,6 +129,8 @@ export interface Report {
   failedRuns: ReportMissingRun[];
   /** Rate–distortion curves and BD-rate per variant (codec problems only). */
   rd?: ReportRdCurve[];
+  /** Gap-driven YOTO runs' densities; absent when no run adapted its P_λ. */
+  densities?: ReportDensity[];
   summary: {
     meanRatio: number;
     maxRatio: number;
@@ -174,9 +195,10 @@ export function buildReport(
   const variants: ReportVariantSummary[] = [];
   for (const v of plan.variants) {
     const vr = results.filter((r) => r.variantId === v.variantId);
+    const bv = baselineVariantOf(plan, v.variantId);
     const yotos = vr.filter((r) => r.kind === 'yoto');
-    const bases = vr.filter((r) => r.kind === 'baseline');
-    const vFailed = plan.runs.filter((r) => r.variantId === v.variantId && !byRun.has(r.runId));
+    const bases = results.filter((r) => r.kind === 'baseline' && r.variantId === bv);
+    const vFailed = plan.runs.filter((r) => !byRun.has(r.runId) && ((r.kind === 'yoto' && r.variantId === v.variantId) || (r.kind === 'baseline' && r.variantId === bv)));
     const vRows: ReportRow[] = [];
     for (const point of plan.grid) {
       const k = key(point);
@@ -189,6 +211,10 @@ export function buildReport(
       const rowMissing = failedRuns.filter((m) => vFailed.some((r) => r.runId === m.runId && (r.kind === 'yoto' || (r.fixedLambda && key(r.fixedLambda) === k))));
       const b = bEvals as NonNullable<(typeof bEvals)[number]>[];
       const y = yEvals as NonNullable<(typeof yEvals)[number]>[];
+      const seedRatios = yotos.flatMap((yr, i) => {
+        const j = atPoint.findIndex((br) => br.seed === yr.seed);
+        return j >= 0 ? [{ seed: yr.seed, ratio: y[i]!.loss / b[j]!.loss }] : [];
+      });
       const baseline = b.length ? side(atPoint.map((r) => r.runId), b) : null;
       const yoto = y.length ? side(yotos.map((r) => r.runId), y) : null;
       if (!baseline || !yoto) {
@@ -206,14 +232,49 @@ export function buildReport(
         yoto,
         ratio: yoto.loss / baseline.loss,
         ...(rowMissing.length ? { missing: rowMissing } : {}),
+        seedRatios,
       });
     }
     rows.push(...vRows);
     const yc = yotos.reduce((s, r) => s + r.computeSeconds, 0);
     const bc = bases.reduce((s, r) => s + r.computeSeconds, 0);
     const ratios = vRows.map((r) => r.ratio);
-    variants.push({ variantId: v.variantId, variant: v.assignment, meanRatio: ratios.length ? mean(ratios) : NaN, maxRatio: ratios.length ? Math.max(...ratios) : NaN, yotoComputeSeconds: yc, baselineComputeSeconds: bc, computeSaving: bc / Math.max(yc, 1e-9) });
+    const seeds = [...new Set(vRows.flatMap((r) => (r.seedRatios ?? []).map((x) => x.seed)))].sort((a, b) => a - b);
+    const perSeed = seeds.map((seed) => {
+      const rs = vRows.flatMap((r) => (r.seedRatios ?? []).filter((x) => x.seed === seed).map((x) => x.ratio));
+      return { seed, meanRatio: mean(rs), maxRatio: Math.max(...rs) };
+    });
+    variants.push({
+      variantId: v.variantId,
+      variant: v.assignment,
+      meanRatio: ratios.length ? mean(ratios) : NaN,
+      maxRatio: ratios.length ? Math.max(...ratios) : NaN,
+      yotoComputeSeconds: yc,
+      baselineComputeSeconds: bc,
+      computeSaving: bc / Math.max(yc, 1e-9),
+      ...(bv !== v.variantId ? { baselinesFrom: bv } : {}),
+      perSeed,
+    });
   }
+  const densities: ReportDensity[] = results.flatMap((r) => {
+    const t = r.adaptive;
+    if (r.kind !== 'yoto' || !t) return [];
+    const last = [...t.updates].sort((a, b) => a.step - b.step).pop();
+    const avg = meanMasses(t, r.steps);
+    const sources: Record<string, number> = {};
+    for (const u of t.updates) if (u.source !== 'start') sources[u.source] = (sources[u.source] ?? 0) + 1;
+    return t.axes.map((axis, k) => ({
+      runId: r.runId,
+      variantId: r.variantId,
+      seed: r.seed,
+      term: axis.term,
+      bins: uniformMasses(t.bins).map((prior, b) => {
+        const [low, high] = binRange(axis, t.bins, b);
+        return { low, high, prior, final: last?.masses[k]?.[b] ?? prior, mean: avg[k]?.[b] ?? prior };
+      }),
+      sources,
+    }));
+  });
   const ratios = rows.map((r) => r.ratio);
   const worstRow = rows.reduce<ReportRow | null>((w, r) => (!w || r.ratio > w.ratio ? r : w), null);
   const yc = results.filter((r) => r.kind === 'yoto').reduce((s, r) => s + r.computeSeconds, 0);
@@ -230,6 +291,7 @@ export function buildReport(
     incomplete,
     variants,
     failedRuns,
+    ...(densities.length ? { densities } : {}),
     runs: plan.runs.flatMap((p) => {
       const r = byRun.get(p.runId);
       if (!r) return [];
@@ -263,6 +325,49 @@ export function buildReport(
 }
 
 const fmt = (x: number, d = 3) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
+
+/** Spread of a sample: min–max, as `a–b`. */
+const range = (xs: number[]) => (xs.length ? `${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))}` : '—');
+
+/** Variant comparison: per-seed worst/mean ratios, ratio per λ per variant, and P_λ of gap-driven runs. */
+export function variantComparisonMarkdown(r: Report): string[] {
+  const lines: string[] = [];
+  const label = (v: ReportVariantSummary) => Object.entries(v.variant).map(([k, x]) => `${k}=${x}`).join(', ') || v.variantId;
+  if (r.variants.some((v) => (v.perSeed?.length ?? 0) > 0)) {
+    lines.push('', '## Variants compared (per seed)', '');
+    lines.push('| variant | axes | baselines of | seeds | worst ratio per seed | mean ratio per seed | worst (mean ± spread) |', '|---|---|---|---|---|---|---|');
+    for (const v of r.variants) {
+      const ps = v.perSeed ?? [];
+      const worst = ps.map((x) => x.maxRatio);
+      const m = worst.length ? worst.reduce((a, b) => a + b, 0) / worst.length : NaN;
+      const half = worst.length > 1 ? (Math.max(...worst) - Math.min(...worst)) / 2 : 0;
+      lines.push(`| ${v.variantId} | ${label(v)} | ${v.baselinesFrom ?? v.variantId} | ${ps.length} | ${ps.map((x) => `s${x.seed}: ${fmt(x.maxRatio)}`).join(', ')} | ${ps.map((x) => `s${x.seed}: ${fmt(x.meanRatio)}`).join(', ')} | ${fmt(m)} ± ${fmt(half)} (${range(worst)}) |`);
+    }
+  }
+  if (r.variants.length > 1) {
+    const lambdas = [...new Map(r.rows.map((row) => [lambdaLabel(row.lambda), row.lambda])).values()];
+    lines.push('', '## Ratio per λ per variant', '');
+    lines.push(`| λ | ${r.variants.map((v) => v.variantId).join(' | ')} |`, `|---|${r.variants.map(() => '---').join('|')}|`);
+    for (const p of lambdas) {
+      const cells = r.variants.map((v) => {
+        const row = r.rows.find((x) => x.variantId === v.variantId && lambdaLabel(x.lambda) === lambdaLabel(p));
+        return row ? fmt(row.ratio) : '—';
+      });
+      lines.push(`| ${lambdaLabel(p)} | ${cells.join(' | ')} |`);
+    }
+  }
+  if (r.densities?.length) {
+    lines.push('', '## P_λ of gap-driven YOTO runs', '');
+    lines.push('Mass per bin of log λ: the prior, averaged over training steps, and at the end.', '');
+    for (const d of r.densities) {
+      lines.push(`**${d.runId}** (${d.term}; updates: ${Object.entries(d.sources).map(([k, n]) => `${n} from ${k}`).join(', ') || 'none'})`, '');
+      lines.push('| λ range | prior | mean over training | final |', '|---|---|---|---|');
+      for (const b of d.bins) lines.push(`| ${+b.low.toPrecision(3)}–${+b.high.toPrecision(3)} | ${fmt(b.prior)} | ${fmt(b.mean)} | ${fmt(b.final)} |`);
+      lines.push('');
+    }
+  }
+  return lines;
+}
 
 /** The report as a Markdown document (also what `yoto report --md` prints). */
 export function renderReportMarkdown(r: Report): string {
@@ -313,6 +418,7 @@ export function renderReportMarkdown(r: Report): string {
   lines.push('', '## Per variant', '');
   lines.push('| variant | mean ratio | max ratio | YOTO s | baselines s | saving |', '|---|---|---|---|---|---|');
   for (const v of r.variants) lines.push(`| ${v.variantId} | ${fmt(v.meanRatio)} | ${fmt(v.maxRatio)} | ${fmt(v.yotoComputeSeconds, 1)} | ${fmt(v.baselineComputeSeconds, 1)} | ${fmt(v.computeSaving, 2)}× |`);
+  lines.push(...variantComparisonMarkdown(r));
   lines.push('', '## Runs', '');
   lines.push('| run | kind | steps | examples/s | compute s | backend | worker | final |', '|---|---|---|---|---|---|---|---|');
   for (const run of r.runs) lines.push(`| ${run.runId} | ${run.kind} | ${run.steps} | ${fmt(run.examplesPerSecond, 0)} | ${fmt(run.computeSeconds, 1)} | ${run.backend} | ${run.worker} | \`${run.finalKey}\` |`);

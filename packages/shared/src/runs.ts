@@ -8,6 +8,26 @@ import { ID_PATTERN, ID_RULE } from './ids.ts';
 import { ConditioningSchema, DatasetSchema, LambdaDistSchema, ModelSchema, QuadraticSchema, TrainSchema } from './spec.ts';
 import { PROBLEM_NAMES, type ProblemName } from './problems.ts';
 
+const ProbeRecordSchema = z.strictObject({
+  step: z.number().int().min(0),
+  fraction: z.number(),
+  points: z.array(z.strictObject({ lambda: z.record(z.string(), z.number().positive()), loss: z.number() })),
+});
+export const AdaptiveTraceSchema = z.strictObject({
+  bins: z.number().int().min(1),
+  axes: z.array(z.strictObject({ term: z.string(), low: z.number().positive(), high: z.number().positive() })),
+  updates: z.array(
+    z.strictObject({
+      step: z.number().int().min(0),
+      fraction: z.number(),
+      source: z.enum(['start', 'baselines', 'progress', 'hold']),
+      masses: z.array(z.array(z.number())),
+      gaps: z.array(z.array(z.number().nullable())),
+    }),
+  ),
+  probes: z.array(ProbeRecordSchema),
+});
+
 const Id = z.string().regex(ID_PATTERN, `must be ${ID_RULE}`);
 const LambdaPointSchema = z.record(z.string(), z.number().positive());
 
@@ -39,6 +59,15 @@ export const RunPayloadSchema = z.strictObject({
   evalGrid: z.array(LambdaPointSchema).min(1),
   /** Training schedule (for YOTO, steps already include the multiplier). */
   train: TrainSchema,
+  /**
+   * Baselines compared with a gap-driven YOTO run: evaluate on the probe subset every
+   * `everySteps` steps and publish the loss for it (adaptive.ts).
+   */
+  probe: z.strictObject({ everySteps: z.number().int().min(1), examples: z.number().int().min(1) }).optional(),
+  /** Gap-driven YOTO runs: the baselines whose published probe curves steer P_λ. */
+  peers: z.array(z.strictObject({ runId: Id, lambda: LambdaPointSchema })).optional(),
+  /** YOTO runs whose baselines were planned under another variant (shared, see plan.ts). */
+  baselineVariantId: Id.optional(),
 });
 export type RunPayload = z.output<typeof RunPayloadSchema>;
 
@@ -96,6 +125,8 @@ export const RunResultSchema = z.strictObject({
   }),
   resumedFromStep: z.number().int().nullable(),
   finishedAt: z.string(),
+  /** Gap-driven YOTO runs: the density over log λ used through training, and the probes behind it. */
+  adaptive: AdaptiveTraceSchema.optional(),
 });
 export type RunResult = z.output<typeof RunResultSchema>;
 

@@ -9,6 +9,7 @@ import { ValidationError, formatPath, type FieldIssue } from './errors.ts';
 import { ID_PATTERN, ID_RULE } from './ids.ts';
 import { DATASETS, DATASET_LIMITS, MODEL_ARCHS, PROBLEMS, PROBLEM_NAMES, needsDataset, type ProblemName } from './problems.ts';
 import { expandGrid } from './lambda.ts';
+import { AdaptiveSchema } from './adaptive.ts';
 
 /** Hard limits; each is named in the error that enforces it. */
 export const LIMITS = {
@@ -71,6 +72,8 @@ const ConditioningSchema = z.strictObject({
   perExample: z.boolean().default(true),
   /** Divide the loss weights by their geometric mean (off by default, as in the paper). */
   normalize: z.enum(['none', 'geometric-mean']).default('none'),
+  /** Gap-driven P_λ for the YOTO run (see adaptive.ts); absent = sample the prior. */
+  adaptive: AdaptiveSchema.optional(),
 });
 
 const TrainSchema = z.strictObject({
@@ -101,9 +104,25 @@ export const VARIANT_PATHS = [
   'train.steps',
   'conditioning.perExample',
   'conditioning.normalize',
+  'conditioning.adaptive.mode',
+  'conditioning.adaptive.rate',
+  'conditioning.adaptive.floor',
+  'conditioning.adaptive.bins',
   'yotoStepsMultiplier',
 ] as const;
 export type VariantPath = (typeof VARIANT_PATHS)[number];
+
+/**
+ * Variant axes that change only the YOTO run. Variants that differ in nothing else
+ * share one set of baselines (trained once, compared with every such YOTO run).
+ */
+export const YOTO_ONLY_PATHS: readonly VariantPath[] = [
+  'conditioning.adaptive.mode',
+  'conditioning.adaptive.rate',
+  'conditioning.adaptive.floor',
+  'conditioning.adaptive.bins',
+  'yotoStepsMultiplier',
+];
 
 const VariantValue = z.union([z.number(), z.string().max(64), z.boolean()]);
 
@@ -175,6 +194,13 @@ function semanticIssues(spec: SweepSpec): FieldIssue[] {
     if (!((decay[i] ?? 0) > (decay[i - 1] ?? 0))) issues.push({ path: `train.lrDecayAt[${i}]`, message: 'must be increasing' });
   }
   if (new Set(spec.seeds).size !== spec.seeds.length) issues.push({ path: 'seeds', message: 'duplicate seed' });
+  const adaptive = spec.conditioning.adaptive;
+  if (adaptive?.mode === 'gap') {
+    for (const [k, d] of Object.entries(spec.lambda)) {
+      if (d.dist !== 'log-uniform') issues.push({ path: `lambda.${k}.dist`, message: `conditioning.adaptive.mode gap re-weights a log-uniform prior; ${k} is ${d.dist}` });
+    }
+    if (spec.dataset && adaptive.probeExamples > spec.dataset.trainExamples) issues.push({ path: 'conditioning.adaptive.probeExamples', message: `larger than dataset.trainExamples (${spec.dataset.trainExamples})` });
+  }
   return issues;
 }
 
@@ -238,11 +264,15 @@ export function applyVariant(spec: SweepSpec, assignment: VariantAssignment): Sw
   return SpecObject.parse(raw);
 }
 
-/** Number of training runs a spec plans: variants × seeds × (1 YOTO + grid baselines). */
+/**
+ * Number of training runs a spec plans: seeds × (one YOTO run per variant + grid
+ * baselines per group of variants that differ only in YOTO-only axes).
+ */
 export function countRuns(spec: SweepSpec): number {
   const combos = Object.values(spec.variants).reduce((n, v) => n * v.length, 1);
+  const baselineGroups = Object.entries(spec.variants).reduce((n, [path, v]) => ((YOTO_ONLY_PATHS as readonly string[]).includes(path) ? n : n * v.length), 1);
   const points = expandGrid(spec.grid, PROBLEMS[spec.problem].weightedTerms).length;
-  return combos * spec.seeds.length * (points + 1);
+  return spec.seeds.length * (combos + baselineGroups * points);
 }
 
 function variantIssues(spec: SweepSpec): FieldIssue[] {

@@ -42,6 +42,7 @@ export function renderReportSections(r: Report, opts: ReportHtmlOptions = {}): s
   );
   sections.push('<h2>Per variant</h2>');
   sections.push(table(['variant', 'mean ratio', 'max ratio', 'YOTO s', 'baselines s', 'saving'], r.variants.map((v) => [v.variantId, fmt(v.meanRatio), fmt(v.maxRatio), fmt(v.yotoComputeSeconds, 1), fmt(v.baselineComputeSeconds, 1), `${fmt(v.computeSaving, 2)}×`])));
+  sections.push(variantComparisonHtml(r));
   sections.push('<h2>Runs</h2>');
   const runRows = r.runs.map((x) => [x.runId, x.kind, String(x.steps), fmt(x.examplesPerSecond, 0), fmt(x.computeSeconds, 1), x.backend, x.worker, x.finalKey]);
   let runsTable = table(['run', 'kind', 'steps', 'examples/s', 'compute s', 'backend', 'worker', 'final'], runRows);
@@ -52,6 +53,39 @@ export function renderReportSections(r: Report, opts: ReportHtmlOptions = {}): s
   }
   sections.push(runsTable);
   return sections.join('\n');
+}
+
+/** Per-seed worst/mean ratio per variant, ratio per λ per variant, and the P_λ of gap-driven runs. */
+function variantComparisonHtml(r: Report): string {
+  const out: string[] = [];
+  if (r.variants.some((v) => (v.perSeed?.length ?? 0) > 0)) {
+    out.push('<h2>Variants compared (per seed)</h2>');
+    out.push(
+      table(
+        ['variant', 'axes', 'baselines of', 'worst ratio per seed', 'mean ratio per seed'],
+        r.variants.map((v) => [
+          v.variantId,
+          Object.entries(v.variant).map(([k, x]) => `${k}=${x}`).join(', '),
+          v.baselinesFrom ?? v.variantId,
+          (v.perSeed ?? []).map((x) => `s${x.seed}: ${fmt(x.maxRatio)}`).join(', '),
+          (v.perSeed ?? []).map((x) => `s${x.seed}: ${fmt(x.meanRatio)}`).join(', '),
+        ]),
+      ),
+    );
+  }
+  if (r.variants.length > 1) {
+    const lambdas = [...new Map(r.rows.map((row) => [lambdaLabel(row.lambda), row.lambda])).keys()];
+    out.push('<h2>Ratio per λ per variant</h2>');
+    out.push(table(['λ', ...r.variants.map((v) => v.variantId)], lambdas.map((l) => [l, ...r.variants.map((v) => {
+      const row = r.rows.find((x) => x.variantId === v.variantId && lambdaLabel(x.lambda) === l);
+      return row ? fmt(row.ratio) : '—';
+    })])));
+  }
+  for (const d of r.densities ?? []) {
+    out.push(`<h3>P_λ of ${esc(d.runId)} (${esc(d.term)})</h3>`);
+    out.push(table(['λ range', 'prior', 'mean over training', 'final'], d.bins.map((b) => [`${+b.low.toPrecision(3)}–${+b.high.toPrecision(3)}`, fmt(b.prior), fmt(b.mean), fmt(b.final)])));
+  }
+  return out.join('\n');
 }
 
 export const REPORT_CSS =

@@ -91,7 +91,7 @@ export function renderSpecSummary(spec: SweepSpec, plan: SweepPlan): string {
     `  prior       ${prior}`,
     `  grid        ${plan.grid.length} point${plan.grid.length === 1 ? '' : 's'}: ${plan.grid.map(lambdaLabel).join('  ')}`,
     `  train       ${spec.train.steps} steps × batch ${spec.train.batchSize} (YOTO ${yoto[0]?.train.steps ?? spec.train.steps} steps), lr ${spec.train.lr}`,
-    `  variants    ${plan.variants.length}: ${plan.variants.map((v) => v.variantId).join(', ')}`,
+    `  variants    ${plan.variants.length}: ${plan.variants.map((v) => (v.baselinesFrom ? `${v.variantId} (baselines of ${v.baselinesFrom})` : v.variantId)).join(', ')}`,
     `  seeds       ${spec.seeds.join(', ')}`,
     `  runs        ${plan.runs.length} (${yoto.length} YOTO + ${plan.runs.length - yoto.length} baselines), priority ${spec.priority}`,
   ];

@@ -3,13 +3,15 @@
  * baselines (log λ axis), the YOTO/baseline ratio against λ, and the problem's
  * trade-off curve (for the β-VAE: reconstruction against KL, `ProblemInfo.tradeoff`),
  * and for codec problems the rate–distortion curves (PSNR against actual bits per
- * pixel) with the BD-rate in the title.
+ * pixel) with the BD-rate in the title; then, for the sweep, the P_λ of every
+ * gap-driven YOTO run and the worst/mean ratio against each numeric variant axis (the
+ * capacity trend for `model.width`).
  * One module, used by the report.html the aggregate writes and by the dashboard.
  */
-import { PROBLEMS, lambdaLabel, type ProblemInfo, type Report, type ReportRow } from '@yoto/shared';
+import { PROBLEMS, lambdaLabel, type ProblemInfo, type Report, type ReportRow, type ReportVariantSummary } from '@yoto/shared';
 import { linePlotSvg, type PlotSeries } from './svg-plot.ts';
 
-export type FigureKind = 'loss' | 'ratio' | 'tradeoff' | 'rd';
+export type FigureKind = 'loss' | 'ratio' | 'tradeoff' | 'rd' | 'density' | 'variants';
 
 export interface ReportFigure {
   kind: FigureKind;
@@ -22,7 +24,12 @@ export const SERIES = {
   yoto: { name: 'YOTO (one model)', color: '#0969da' },
   baseline: { name: 'fixed-λ baselines', color: '#cf222e' },
   ratio: { name: 'YOTO / baseline', color: '#8250df' },
+  prior: { name: 'prior', color: '#6e7781' },
+  meanDensity: { name: 'mean over training', color: '#0969da' },
+  finalDensity: { name: 'at the end', color: '#bf8700' },
 } as const;
+
+const GROUP_COLORS = ['#0969da', '#cf222e', '#1a7f37', '#8250df', '#bf8700', '#6e7781'];
 
 function problemOf(report: Report): ProblemInfo | null {
   return (PROBLEMS as Record<string, ProblemInfo>)[report.problem] ?? null;
@@ -110,6 +117,59 @@ export function reportFigures(report: Report): ReportFigure[] {
         ]),
       });
     }
+  }
+  out.push(...densityFigures(report), ...variantAxisFigures(report));
+  return out;
+}
+
+/**
+ * P_λ of each gap-driven YOTO run over log λ, relative to the prior (1 = the prior):
+ * averaged over training steps and at the end, as steps over the bins.
+ */
+export function densityFigures(report: Report): ReportFigure[] {
+  return (report.densities ?? []).map((d) => {
+    const steps = (pick: (b: (typeof d.bins)[number]) => number) => d.bins.flatMap((b) => [{ x: b.low, y: pick(b) / b.prior }, { x: b.high, y: pick(b) / b.prior }]);
+    const title = `P_λ used by ${d.runId} (relative to the prior)`;
+    return {
+      kind: 'density' as const,
+      variantId: d.variantId,
+      title,
+      svg: linePlotSvg({ title, xLabel: `λ (${d.term}, log scale)`, yLabel: 'density / prior density', xLog: true, referenceY: 1, id: `density-${d.runId}` }, [
+        { ...SERIES.meanDensity, points: steps((b) => b.mean) },
+        { ...SERIES.finalDensity, dash: '5,3', points: steps((b) => b.final) },
+      ]),
+    };
+  });
+}
+
+/**
+ * Worst and mean YOTO/baseline ratio against each numeric variant axis (e.g.
+ * `model.width`: the capacity trend), one pair of series per combination of the
+ * other axes. Only axes with at least two numeric values.
+ */
+export function variantAxisFigures(report: Report): ReportFigure[] {
+  const out: ReportFigure[] = [];
+  const paths = [...new Set(report.variants.flatMap((v) => Object.keys(v.variant)))];
+  for (const path of paths) {
+    const values = report.variants.map((v) => v.variant[path]);
+    if (!values.every((x) => typeof x === 'number') || new Set(values).size < 2) continue;
+    const groups = new Map<string, ReportVariantSummary[]>();
+    for (const v of report.variants) {
+      const rest = Object.entries(v.variant).filter(([k]) => k !== path).map(([k, x]) => `${k}=${x}`).join(', ');
+      groups.set(rest, [...(groups.get(rest) ?? []), v]);
+    }
+    const series: PlotSeries[] = [];
+    [...groups.entries()].forEach(([rest, vs], i) => {
+      const color = GROUP_COLORS[i % GROUP_COLORS.length]!;
+      const sorted = [...vs].sort((a, b) => (a.variant[path] as number) - (b.variant[path] as number));
+      const suffix = rest ? ` (${rest})` : '';
+      series.push({ name: `worst${suffix}`, color, points: sorted.map((v) => ({ x: v.variant[path] as number, y: v.maxRatio, label: `${v.variantId}: worst ratio ${v.maxRatio.toFixed(4)}` })) });
+      series.push({ name: `mean${suffix}`, color, dash: '5,3', hollow: true, points: sorted.map((v) => ({ x: v.variant[path] as number, y: v.meanRatio, label: `${v.variantId}: mean ratio ${v.meanRatio.toFixed(4)}` })) });
+    });
+    const xs = values as number[];
+    const xLog = Math.min(...xs) > 0 && Math.max(...xs) / Math.min(...xs) >= 4;
+    const title = `YOTO / baseline ratio vs ${path}`;
+    out.push({ kind: 'variants', variantId: '', title, svg: linePlotSvg({ title, xLabel: `${path}${xLog ? ' (log scale)' : ''}`, yLabel: 'loss ratio over the grid', xLog, referenceY: 1, id: `variants-${path}` }, series) });
   }
   return out;
 }

@@ -271,7 +271,9 @@ export class SweepService {
       data: run,
       opts: {
         jobId: jobIds.train(run.sweepId, run.runId),
-        priority: spec.priority,
+        // A gap-driven YOTO run queues behind its baselines, so that on a small pool
+        // their probe curves exist by the time it compares itself with them.
+        priority: run.kind === 'yoto' && run.peers?.length ? Math.min(spec.priority + 1, 2_097_152) : spec.priority,
         ...TRAIN_JOB_RETRY,
         // Results stay readable for the aggregate (getChildrenValues) and `status`.
         removeOnComplete: false,

@@ -8,6 +8,8 @@
  *     "rng": [u32, u32, u32, u32],                  xoshiro128** state of the training stream
  *     "model": { "problem", "config", "input" },    what the weights belong to
  *     "optimizer": { "t": 1200 },                   Adam's update count (moments are in the blob)
+ *     "adaptive": { ... },                          gap-driven runs only: AdaptiveTrace (@yoto/shared
+ *                                                   adaptive.ts), the P_λ density so far and its probes
  *     "blob": { "file": "tensors.bin", "bytes": N, "sha256": "<hex>" },
  *     "tensors": [
  *       { "group": "weights" | "adam.m" | "adam.v", "name": "enc/conv1/kernel",
@@ -52,6 +54,7 @@ interface StateIndex {
   optimizer: { t: number };
   blob: { file: string; bytes: number; sha256: string };
   tensors: IndexEntry[];
+  adaptive?: TrainerState['adaptive'];
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
@@ -105,6 +108,7 @@ export function serializeState(state: TrainerState): { files: Record<string, Uin
     optimizer: { t: state.optimizer.t },
     blob: { file: STATE_BLOB_FILE, bytes, sha256: sha256Hex(blob) },
     tensors,
+    ...(state.adaptive ? { adaptive: state.adaptive } : {}),
   };
   return { files: { [STATE_INDEX_FILE]: new TextEncoder().encode(JSON.stringify(index)), [STATE_BLOB_FILE]: blob } };
 }
@@ -144,5 +148,6 @@ export function deserializeState(files: Record<string, Uint8Array>): TrainerStat
     model: index.model,
     weights: groups.weights,
     optimizer: { t: index.optimizer.t, m: groups['adam.m'], v: groups['adam.v'] },
+    ...(index.adaptive !== undefined ? { adaptive: index.adaptive } : {}),
   };
 }

@@ -16,6 +16,8 @@ export const RNG_STREAMS = {
   evalNoise: 3,
   shuffle: 4,
   data: 5,
+  /** Noise of the probe subset (gap-driven P_λ); seed 0 for every run, so peers compare like with like. */
+  probe: 6,
 } as const;
 
 function splitmix32(x: number): () => number {

@@ -14,6 +14,19 @@
  *  - evaluation noise: Rng(seed, evalNoise), restarted on every `evaluate`, one
  *    draw per test example shared by all grid points, so evaluation is
  *    deterministic and identical after a reload.
+ *  - probe noise (gap-driven P_λ): Rng(0, probe), the same for every run, one draw
+ *    per probe example (the first `probeExamples` of the training split).
+ *
+ * Gap-driven P_λ (`conditioning.adaptive.mode: gap`, YOTO runs; maths in
+ * @yoto/shared adaptive.ts): every `everySteps` steps the run evaluates itself on
+ * the probe subset at the grid λ inside its prior and updates its density over log λ
+ * from its baselines' probe curves (`peerCurves`, supplied from outside) or, without
+ * them, its own learning progress. λ is then drawn through the density's inverse CDF
+ * from the same one uniform per term, so the random stream is consumed exactly as
+ * with the prior. The density and the probe history are part of the exported state,
+ * so a resumed run samples from the density it had; later updates depend on what the
+ * baselines have published by then. Baselines with `payload.probe` probe at their
+ * own λ on the same cadence and hand each probe to `onProbe` (to be published).
  *
  * A baseline is the same network with a `fixed` prior: its conditioning input is
  * constant, in training and in evaluation (where it stays at the baseline's own λ
@@ -21,7 +34,12 @@
  */
 import type * as tfc from '@tensorflow/tfjs-core';
 import {
+  AdaptiveTraceSchema,
   conditioningInput,
+  inSupport,
+  nextDensity,
+  sampleMasses,
+  uniformMasses,
   lossWeights,
   sampleLambda,
   weightedLoss,
@@ -29,6 +47,11 @@ import {
   type EvalPoint,
   type LambdaDist,
   type LambdaPoint,
+  type AdaptiveConfig,
+  type AdaptiveTrace,
+  type DensityAxis,
+  type PeerCurve,
+  type ProbeRecord,
   type RunPayload,
 } from '@yoto/shared';
 import type { Dataset } from '../data/datasets.ts';
@@ -85,6 +108,10 @@ export interface TrainOptions {
    * of wall time; call `exportState()` in it. Not called at the end of training.
    */
   onCheckpointDue?: (step: number) => void | Promise<void>;
+  /** Awaited with every probe (runs that probe: gap-driven YOTO runs and their baselines). */
+  onProbe?: (probe: ProbeRecord) => void | Promise<void>;
+  /** The baselines' probe curves as known now; read at every density update. @defaultValue none */
+  peerCurves?: () => readonly PeerCurve[];
 }
 
 export interface TrainSummary {
@@ -111,6 +138,8 @@ export interface TrainerState {
   model: { problem: string; config: RunPayload['model']; input: InputShape };
   weights: WeightMap;
   optimizer: AdamState;
+  /** Gap-driven runs: the density over training so far (its last update is in use) and the probes. */
+  adaptive?: AdaptiveTrace;
 }
 
 const FINAL_WINDOW = 100;
@@ -157,6 +186,14 @@ export class LossConditionalTrainer {
   private readonly epochOrders = new Map<number, Uint32Array>();
   private readonly lrBoundaries: number[];
   private recent: number[][] = [];
+  /** Steps between probes; null when the run does not probe. */
+  private readonly probeEvery: number | null;
+  private readonly probeCount: number;
+  private readonly probeGrid: LambdaPoint[];
+  private probeNoise: Float32Array | null = null;
+  private readonly adaptiveCfg: AdaptiveConfig | null;
+  private readonly axes: DensityAxis[];
+  private trace: AdaptiveTrace | null = null;
 
   constructor(opts: TrainerOptions) {
     const { payload, tf, dataset } = opts;
@@ -189,6 +226,41 @@ export class LossConditionalTrainer {
     this.noiseBuf = new Float32Array(this.batch * this.noiseDim);
     const total = payload.train.steps;
     this.lrBoundaries = payload.train.lrDecayAt.map((f) => Math.round(f * total));
+
+    const adaptive = payload.kind === 'yoto' && payload.conditioning.adaptive?.mode === 'gap' ? payload.conditioning.adaptive : null;
+    this.adaptiveCfg = adaptive;
+    this.axes = adaptive
+      ? this.problem.weightedTerms.map((term, k) => {
+          const d = this.priors[k]!;
+          if (d.dist !== 'log-uniform') throw new YotoError('PAYLOAD_INVALID', `prior.${term}: gap-driven P_λ needs a log-uniform prior, not ${d.dist}`);
+          return { term, low: d.low, high: d.high };
+        })
+      : [];
+    if (adaptive) {
+      this.probeEvery = adaptive.everySteps;
+      this.probeCount = Math.min(adaptive.probeExamples, dataset.trainCount);
+      this.probeGrid = payload.evalGrid.filter((p) => this.problem.weightedTerms.every((t, k) => p[t] !== undefined && inSupport(this.priors[k]!, p[t])));
+      this.trace = { bins: adaptive.bins, axes: this.axes, updates: [{ step: 0, fraction: 0, source: 'start', masses: this.axes.map(() => uniformMasses(adaptive.bins)), gaps: this.axes.map(() => new Array<null>(adaptive.bins).fill(null)) }], probes: [] };
+    } else if (payload.probe && payload.fixedLambda) {
+      this.probeEvery = payload.probe.everySteps;
+      this.probeCount = Math.min(payload.probe.examples, dataset.trainCount);
+      this.probeGrid = [payload.fixedLambda];
+    } else {
+      this.probeEvery = null;
+      this.probeCount = 0;
+      this.probeGrid = [];
+    }
+  }
+
+  /** The density trace of a gap-driven run (null otherwise): every update so far and the probes. */
+  get adaptiveTrace(): AdaptiveTrace | null {
+    return this.trace ? structuredClone(this.trace) : null;
+  }
+
+  /** Masses per term of the density in use (gap-driven runs). */
+  private currentMasses(): number[][] | null {
+    const last = this.trace?.updates[this.trace.updates.length - 1];
+    return last ? last.masses : null;
   }
 
   /** Steps completed. */
@@ -277,7 +349,10 @@ export class LossConditionalTrainer {
         const due =
           this.stepCount % checkpointEvery === 0 || (checkpointSeconds > 0 && performance.now() - lastCheckpoint >= checkpointSeconds * 1000);
         const stop = (opts.shouldStop?.() ?? false) || (opts.signal?.aborted ?? false);
-        if (pending.length >= this.readEvery || due || stop || this.stepCount >= until) await flush();
+        const probeDue = this.probeEvery !== null && this.stepCount % this.probeEvery === 0;
+        if (pending.length >= this.readEvery || due || stop || probeDue || this.stepCount >= until) await flush();
+        // Before the checkpoint of the same step, so the checkpoint holds the update.
+        if (probeDue) await this.probe(opts);
         if (due) {
           if (opts.onCheckpointDue && this.stepCount < until) await opts.onCheckpointDue(this.stepCount);
           lastCheckpoint = performance.now();
@@ -376,7 +451,11 @@ export class LossConditionalTrainer {
     for (let i = 0; i < this.batch; i++) {
       if (i === 0 || this.payload.conditioning.perExample) {
         const point: LambdaPoint = {};
-        terms.forEach((t, k) => (point[t] = sampleLambda(this.priors[k]!, this.rng.uniform())));
+        const masses = this.currentMasses();
+        terms.forEach((t, k) => {
+          const u = this.rng.uniform();
+          point[t] = masses ? sampleMasses(this.axes[k]!, masses[k]!, u) : sampleLambda(this.priors[k]!, u);
+        });
         cond = conditioningInput(point, terms);
         weights = lossWeights(point, terms, normalize);
         // lossWeights divides by g, the geometric mean including the unit term's 1;
@@ -387,6 +466,26 @@ export class LossConditionalTrainer {
       this.weightBuf[i * (n + 1)] = unit;
       this.weightBuf.set(weights, i * (n + 1) + 1);
     }
+  }
+
+  /**
+   * Evaluates the probe subset at the probe grid, hands the probe to `onProbe` and,
+   * for a gap-driven run before its last step, updates the density.
+   */
+  private async probe(opts: TrainOptions): Promise<void> {
+    const n = this.probeCount;
+    this.probeNoise ??= Rng.seeded(0, RNG_STREAMS.probe).fillNormal(new Float32Array(n * this.noiseDim));
+    const evals = await this.evaluateOn(this.dataset.train.subarray(0, n * this.pixels), n, this.probeNoise, this.probeGrid);
+    const total = this.payload.train.steps;
+    const record: ProbeRecord = { step: this.stepCount, fraction: this.stepCount / total, points: evals.map((e) => ({ lambda: e.lambda, loss: e.loss })) };
+    await opts.onProbe?.(record);
+    const trace = this.trace;
+    const cfg = this.adaptiveCfg;
+    if (!trace || !cfg) return;
+    trace.probes.push(record);
+    if (this.stepCount >= total) return;
+    const next = nextDensity(cfg, this.axes, this.currentMasses()!, trace.probes, opts.peerCurves?.() ?? [], record.fraction);
+    trace.updates.push({ step: this.stepCount, fraction: record.fraction, ...next });
   }
 
   /** The λ the model is conditioned on when evaluated at `point` (a baseline's stays fixed). */
@@ -407,28 +506,43 @@ export class LossConditionalTrainer {
    */
   async evaluate(grid: LambdaPoint[] = this.payload.evalGrid): Promise<EvalPoint[]> {
     this.assertUsable();
-    const tf = this.tf;
+    if (this.problem.evaluateBatch) return this.evaluateByBatch(grid);
     const N = this.dataset.testCount;
+    const noise = Rng.seeded(this.payload.seed, RNG_STREAMS.evalNoise).fillNormal(new Float32Array(N * this.noiseDim));
+    const out = await this.evaluateOn(this.dataset.test, N, noise, grid);
+    if (this.problem.distancesToOptimum && grid.length) {
+      const conds = grid.map((point) => conditioningInput(this.conditioningFor(point), this.problem.weightedTerms));
+      const c = this.tf.tensor2d(conds.flat(), [grid.length, this.condDim]);
+      try {
+        const dist = await this.problem.distancesToOptimum(this.model, c, grid);
+        out.forEach((ep, i) => (ep.distanceToOptimum = dist[i]));
+      } finally {
+        c.dispose();
+      }
+    }
+    return out;
+  }
+
+  /** Mean loss and terms over the first N images at each λ, with the given noise (one row per image). */
+  private async evaluateOn(images: Float32Array, N: number, noise: Float32Array, grid: LambdaPoint[]): Promise<EvalPoint[]> {
+    const tf = this.tf;
     const B = Math.min(this.payload.train.evalBatchSize, N);
     const px = this.pixels;
     const d = this.noiseDim;
     const { height, width, channels } = this.input;
     const terms = this.problem.terms;
-    if (this.problem.evaluateBatch) return this.evaluateByBatch(grid);
-    const noise = Rng.seeded(this.payload.seed, RNG_STREAMS.evalNoise).fillNormal(new Float32Array(N * d));
-    const conds = grid.map((point) => conditioningInput(this.conditioningFor(point), this.problem.weightedTerms));
     // Every (point, batch) sum stays on the device until one read at the end: a small
     // model's evaluation is otherwise mostly waiting on one sync per point.
     const partial: tfc.Tensor1D[] = [];
     try {
-      for (const condRow of conds) {
-        // One conditioning row for the whole test set: FiLM runs once per batch.
-        const cond = Float32Array.from(condRow);
+      for (const point of grid) {
+        // One conditioning row for the whole set: FiLM runs once per batch.
+        const cond = Float32Array.from(conditioningInput(this.conditioningFor(point), this.problem.weightedTerms));
         for (let start = 0; start < N; start += B) {
           const n = Math.min(B, N - start);
           partial.push(
             tf.tidy(() => {
-              const x = tf.tensor4d(this.dataset.test.subarray(start * px, (start + n) * px), [n, height, width, channels]);
+              const x = tf.tensor4d(images.subarray(start * px, (start + n) * px), [n, height, width, channels]);
               const c = tf.tensor2d(cond, [1, this.condDim]);
               const eps = tf.tensor2d(noise.subarray(start * d, (start + n) * d), [n, d]);
               const per = this.problem.perExampleTerms(this.model, x, c, eps);
@@ -437,27 +551,18 @@ export class LossConditionalTrainer {
           );
         }
       }
+      if (!partial.length) return [];
       const stacked = tf.stack(partial);
       const vals = (await stacked.data()) as Float32Array;
       stacked.dispose();
       const batches = Math.ceil(N / B);
       const T = terms.length;
-      const out: EvalPoint[] = grid.map((point, i) => {
+      return grid.map((point, i) => {
         const sums = new Float64Array(T);
         for (let b = 0; b < batches; b++) for (let k = 0; k < T; k++) sums[k]! += vals[(i * batches + b) * T + k]!;
         const means = Object.fromEntries(terms.map((t, k) => [t, sums[k]! / N]));
         return { lambda: { ...point }, loss: weightedLoss(means, point, this.problem.unitTerms), terms: means };
       });
-      if (this.problem.distancesToOptimum && grid.length) {
-        const c = tf.tensor2d(conds.flat(), [grid.length, this.condDim]);
-        try {
-          const dist = await this.problem.distancesToOptimum(this.model, c, grid);
-          out.forEach((ep, i) => (ep.distanceToOptimum = dist[i]));
-        } finally {
-          c.dispose();
-        }
-      }
-      return out;
     } finally {
       for (const t of partial) t.dispose();
     }
@@ -515,6 +620,7 @@ export class LossConditionalTrainer {
       model: { problem: this.problem.name, config: this.payload.model, input: this.input },
       weights: await this.model.params.read(),
       optimizer: await this.adam.exportState(),
+      ...(this.trace ? { adaptive: structuredClone(this.trace) } : {}),
     };
   }
 
@@ -527,6 +633,14 @@ export class LossConditionalTrainer {
     const want = JSON.stringify({ problem: this.problem.name, config: this.payload.model, input: this.input });
     const have = JSON.stringify(state.model);
     if (want !== have) throw corrupt(`was written for model ${have}, this run builds ${want}`);
+    let trace: AdaptiveTrace | null = null;
+    if (this.trace) {
+      const r = AdaptiveTraceSchema.safeParse(state.adaptive);
+      if (!r.success) throw corrupt('this gap-driven run needs its P_λ density in the checkpoint; it is missing or malformed');
+      const want = JSON.stringify({ bins: this.trace.bins, axes: this.trace.axes });
+      if (JSON.stringify({ bins: r.data.bins, axes: r.data.axes }) !== want || !r.data.updates.length) throw corrupt(`density does not fit this run (${want})`);
+      trace = r.data;
+    }
     try {
       this.model.params.assign(state.weights);
       this.adam.importState(state.optimizer);
@@ -534,6 +648,7 @@ export class LossConditionalTrainer {
     } catch (err) {
       throw corrupt((err as Error).message, err);
     }
+    if (trace) this.trace = trace;
     this.stepCount = state.step;
     this.recent = [];
   }

@@ -25,6 +25,7 @@ import {
   s3Keys,
   ValidationError,
   YotoError,
+  type PeerCurve,
   type RunPayload,
   type RunProgress,
   type RunResult,
@@ -34,6 +35,7 @@ import type { BackendPreference } from '../backend/index.ts';
 import { CheckpointStore } from '../storage/checkpoint-store.ts';
 import type { FromThread, ReadyMessage } from './protocol.ts';
 import type { TrainingThread } from './training-thread-client.ts';
+import type { ProbeChannel } from './probe-channel.ts';
 
 export interface TrainJobContext {
   store: ObjectStore;
@@ -57,6 +59,14 @@ export interface TrainJobContext {
   controlIntervalMs?: number;
   /** How long store writes wait out an outage. @defaultValue withStoreRetry's (≈2 min) */
   storeRetry?: StoreRetryOptions;
+  /**
+   * Probe curves for gap-driven P_λ: baselines publish, gap-driven YOTO runs read
+   * their peers' every `peersIntervalMs`. @defaultValue none (YOTO runs fall back to
+   * their own learning progress)
+   */
+  probes?: ProbeChannel;
+  /** @defaultValue 2000 */
+  peersIntervalMs?: number;
 }
 
 /**
@@ -216,13 +226,38 @@ export async function runTrainJob(job: Job, token: string | undefined, ctx: Trai
       .catch((err: unknown) => log.warn({ err }, 'could not read the sweep status'))
       .finally(() => (controlInFlight = false));
   };
+  // Gap-driven YOTO runs: the peers' curves, read here (Redis) and passed to the thread.
+  const peers = payload.kind === 'yoto' ? (payload.peers ?? []) : [];
+  const readPeers = async (): Promise<PeerCurve[]> => {
+    if (!ctx.probes || !peers.length) return [];
+    const curves = await ctx.probes.read(sweepId, peers.map((p) => p.runId));
+    return peers.flatMap((p) => {
+      const points = curves.get(p.runId);
+      return points ? [{ runId: p.runId, lambda: p.lambda, points }] : [];
+    });
+  };
+  let lastPeersAt = Date.now();
+  let peersInFlight = false;
+  const pollPeers = () => {
+    if (!ctx.probes || !peers.length || peersInFlight || Date.now() - lastPeersAt < (ctx.peersIntervalMs ?? 2000)) return;
+    peersInFlight = true;
+    lastPeersAt = Date.now();
+    readPeers()
+      .then((curves) => ctx.thread.send({ type: 'peers', runId, curves }))
+      .catch((err: unknown) => log.warn({ err }, 'could not read the baselines\' probe curves'))
+      .finally(() => (peersInFlight = false));
+  };
+  const initialPeers = await readPeers().catch((err: unknown) => {
+    log.warn({ err }, 'could not read the baselines\' probe curves');
+    return [];
+  });
   let result: RunResult | null = null;
   let handedBack = false;
   const t0 = Date.now();
   try {
     const transfer = resume ? Object.values(resume.files).map((f) => new Uint8Array(f).buffer) : [];
     const resumeFiles = resume ? Object.fromEntries(Object.keys(resume.files).map((k, i) => [k, new Uint8Array(transfer[i] as ArrayBuffer)])) : null;
-    await ctx.thread.run({ type: 'start', payload, backend: ctx.backend, resume: resumeFiles }, transfer, async (msg: FromThread) => {
+    await ctx.thread.run({ type: 'start', payload, backend: ctx.backend, resume: resumeFiles, ...(peers.length ? { peers: initialPeers } : {}) }, transfer, async (msg: FromThread) => {
       switch (msg.type) {
         case 'ready':
           ready = msg;
@@ -235,6 +270,15 @@ export async function runTrainJob(job: Job, token: string | undefined, ctx: Trai
           const eta = msg.examplesPerSecond > 0 ? ((totalSteps - msg.step) * payload.train.batchSize) / msg.examplesPerSecond : null;
           await publish({ step: msg.step, totalSteps, examplesPerSecond: msg.examplesPerSecond, terms: msg.terms, loss: msg.loss, phase: 'training', ...progressBase(), etaSeconds: eta });
           pollControl();
+          pollPeers();
+          return false;
+        }
+        case 'probe': {
+          if (payload.kind === 'baseline' && payload.probe && ctx.probes) {
+            const loss = msg.record.points[0]?.loss;
+            // A lost probe only weakens the YOTO run's signal; it never fails this run.
+            if (loss !== undefined) await ctx.probes.publish(sweepId, runId, { step: msg.record.step, fraction: msg.record.fraction, loss }).catch((err: unknown) => log.warn({ err }, 'could not publish a probe'));
+          }
           return false;
         }
         case 'checkpoint': {
@@ -292,6 +336,7 @@ export async function runTrainJob(job: Job, token: string | undefined, ctx: Trai
             artifacts: { final: finalDir, eval: s3Keys.finalEval(sweepId, runId), metrics: metricsKey },
             resumedFromStep: r?.resumedFromStep ?? null,
             finishedAt: new Date().toISOString(),
+            ...(msg.adaptive ? { adaptive: msg.adaptive } : {}),
           });
           // Written last: its presence means every other final artifact is stored and verified.
           const res = result;

@@ -15,6 +15,7 @@ import type { Redis } from 'ioredis';
 import type { BackendPreference } from '../backend/index.ts';
 import { runTrainJob } from './train-job.ts';
 import { TrainingThread } from './training-thread-client.ts';
+import { RedisProbeChannel } from './probe-channel.ts';
 
 export interface TrainWorkerOptions {
   connection: Redis;
@@ -50,9 +51,11 @@ export class TrainWorker {
   private readonly free: TrainingThread[] = [];
   private readonly stop = new AbortController();
   private closing: Promise<void> | null = null;
+  private readonly probes: RedisProbeChannel;
 
   constructor(private readonly opts: TrainWorkerOptions) {
     const concurrency = Math.max(1, opts.concurrency ?? 1);
+    this.probes = new RedisProbeChannel(opts.connection);
     for (let i = 0; i < concurrency; i++) {
       const t = new TrainingThread();
       this.threads.push(t);
@@ -88,6 +91,7 @@ export class TrainWorker {
         ...(this.opts.keepCheckpoints ? { keepCheckpoints: this.opts.keepCheckpoints } : {}),
         ...(this.opts.storeRetry ? { storeRetry: this.opts.storeRetry } : {}),
         sweepStatus: (sweepId) => this.opts.connection.hget(redisKeys.sweep(sweepId), 'status'),
+        probes: this.probes,
       });
     } catch (err) {
       // A thread that failed mid-run may hold half-built state: start the next job on a fresh one.

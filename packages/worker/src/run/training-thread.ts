@@ -3,7 +3,7 @@
  * and reused across jobs) and one trainer at a time. Protocol in protocol.ts.
  */
 import { parentPort } from 'node:worker_threads';
-import { YotoError } from '@yoto/shared';
+import { YotoError, type PeerCurve } from '@yoto/shared';
 import { createLogger } from '@yoto/runtime';
 import { getTf, selectBackend, type BackendInfo } from '../backend/index.ts';
 import { loadDataset } from '../data/index.ts';
@@ -19,6 +19,9 @@ const log = createLogger({ name: 'yoto-training-thread', level: process.env.LOG_
 let backend: BackendInfo | null = null;
 let stopRequested = false;
 let ackWaiter: ((step: number) => void) | null = null;
+/** The baselines' probe curves of the running gap-driven YOTO run (latest `peers` message). */
+let peerCurves: PeerCurve[] = [];
+let currentRunId: string | null = null;
 
 function send(msg: FromThread, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(msg, transfer);
@@ -37,6 +40,8 @@ function ownBuffers(files: Record<string, Uint8Array>): Record<string, Uint8Arra
 
 async function run(msg: StartMessage): Promise<void> {
   stopRequested = false;
+  peerCurves = msg.peers ?? [];
+  currentRunId = msg.payload.runId;
   backend ??= await selectBackend({
     preferred: msg.backend.preferred,
     ...(msg.backend.threads ? { threads: msg.backend.threads } : {}),
@@ -62,6 +67,8 @@ async function run(msg: StartMessage): Promise<void> {
     let examples = 0;
     const summary = await trainer.train({
       shouldStop: () => stopRequested,
+      peerCurves: () => peerCurves,
+      onProbe: (record) => send({ type: 'probe', record }),
       onProgress: (p) => {
         examples = (p.step - (resumedFromStep ?? 0)) * msg.payload.train.batchSize;
         send({ type: 'progress', ...p });
@@ -81,8 +88,10 @@ async function run(msg: StartMessage): Promise<void> {
     const e0 = performance.now();
     const evals = await trainer.evaluate(msg.payload.evalGrid);
     const evalSeconds = (performance.now() - e0) / 1000;
-    send({ type: 'done', stopped: false, step: summary.step, seconds: summary.seconds, examples: summary.examples, evalSeconds, evals, finalTrain: summary.finalTrain, files }, buffersOf(files));
+    const adaptive = trainer.adaptiveTrace;
+    send({ type: 'done', stopped: false, step: summary.step, seconds: summary.seconds, examples: summary.examples, evalSeconds, evals, finalTrain: summary.finalTrain, files, ...(adaptive ? { adaptive } : {}) }, buffersOf(files));
   } finally {
+    currentRunId = null;
     trainer.dispose();
   }
 }
@@ -90,6 +99,8 @@ async function run(msg: StartMessage): Promise<void> {
 port.on('message', (msg: ToThread) => {
   if (msg.type === 'stop') {
     stopRequested = true;
+  } else if (msg.type === 'peers') {
+    if (msg.runId === currentRunId) peerCurves = msg.curves;
   } else if (msg.type === 'checkpoint-saved') {
     const w = ackWaiter;
     ackWaiter = null;

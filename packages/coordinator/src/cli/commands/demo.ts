@@ -161,7 +161,7 @@ export async function runDemo(opts: DemoOptions, env: NodeJS.ProcessEnv = proces
     const submitted = await sweeps.submit(specText);
     const { sweepId, plan } = submitted;
     if (dashboard) say(`dashboard: ${pc.cyan(`${dashboard.url}/sweeps/${sweepId}`)}`);
-    say(`sweep ${pc.cyan(sweepId)}: ${plan.runs.length} runs (1 YOTO model per variant and seed + ${plan.grid.length} baselines each) on ${workerCount} worker${workerCount === 1 ? '' : 's'}${submitted.created ? '' : pc.dim(' — already submitted before; following it')}`);
+    say(`sweep ${pc.cyan(sweepId)}: ${plan.runs.length} runs (1 YOTO model per variant and seed + ${plan.grid.length} baselines each${plan.variants.some((v) => v.baselinesFrom) ? ', shared between variants that differ only in YOTO-only axes' : ''}) on ${workerCount} worker${workerCount === 1 ? '' : 's'}${submitted.created ? '' : pc.dim(' — already submitted before; following it')}`);
     view = new ProgressView(ui, plan, started, Boolean(ui.isTTY) && !env.CI);
     const detail = await sweeps.waitForCompletion(sweepId, { signal: aborter.signal, onUpdate: (d) => view?.update(d) });
     view.finish(detail);
