@@ -6,49 +6,22 @@
 //
 // Run: npm run bench -- compression [--spec FILE] [--workers N]
 // Writes bench/results/compression.{json,md} and compression-rd.svg.
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { lambdaLabel, type Report } from '@yoto/shared';
+import { lambdaLabel } from '@yoto/shared';
 import { reportFigures } from '../../packages/coordinator/src/plots/report-plots.ts';
+import { runDemoSweep, sweepOptions } from './demo-sweep.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
-const args = process.argv.slice(2);
-const opt = (name: string, dflt: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
-};
-const spec = opt('--spec', join(here, '..', 'specs', 'compression-fashion-mnist.yaml'));
-const workers = opt('--workers', String(Math.max(1, cpus().length)));
+const { spec, workers } = sweepOptions('compression-fashion-mnist.yaml');
 
-const t0 = Date.now();
-const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'packages/coordinator/src/cli/main.ts'), 'demo', '--spec', spec, '--workers', workers, '--json'], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-  encoding: 'utf8',
-  maxBuffer: 64 * 1024 * 1024,
-  env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-});
-const wall = (Date.now() - t0) / 1000;
-const last = r.stdout.trim().split('\n').pop() ?? '';
-let report: Report;
-try {
-  report = JSON.parse(last) as Report;
-} catch {
-  console.error(`yoto demo produced no report (exit ${r.status})`);
-  process.exit(1);
-}
-if (!report.rows) {
-  console.error(`sweep failed: ${last}`);
-  process.exit(1);
-}
+const { report, wall, load } = runDemoSweep(spec, workers);
 
 const f = (x: number | undefined, d: number) => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(d));
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? 'undefined' : `${(100 * x).toFixed(2)}%`);
 const lines: string[] = [];
-lines.push(`Sweep \`${report.sweepId}\`, ${report.summary.runs} runs, ${workers} workers, wall ${wall.toFixed(0)} s.`, '');
+lines.push(`Sweep \`${report.sweepId}\`, ${report.summary.runs} runs, ${workers} workers, wall ${wall.toFixed(0)} s, load average ${load.toFixed(1)} at start.`, '');
 for (const c of report.rd ?? []) lines.push(`**BD-rate of YOTO vs baselines (actual bpp at equal PSNR): ${pct(c.bdRate)}** (negative: YOTO needs fewer bits).`, '');
 lines.push(
   '| λ | side | est. bpp | actual bpp | per-image file bpp | actual / est. | MSE (8-bit) | PSNR dB | loss |',

@@ -5,46 +5,19 @@
 //
 // Run: npm run bench -- paper [--spec FILE] [--workers N]
 // Writes bench/results/paper.json (the report) and bench/results/paper.md.
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { lambdaLabel, type Report } from '@yoto/shared';
+import { lambdaLabel } from '@yoto/shared';
+import { runDemoSweep, sweepOptions } from './demo-sweep.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
-const args = process.argv.slice(2);
-const opt = (name: string, dflt: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
-};
-const spec = opt('--spec', join(here, '..', 'specs', 'paper-beta-vae-mnist.yaml'));
-const workers = opt('--workers', String(Math.max(1, cpus().length)));
+const { spec, workers } = sweepOptions('paper-beta-vae-mnist.yaml');
 
-const t0 = Date.now();
-const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'packages/coordinator/src/cli/main.ts'), 'demo', '--spec', spec, '--workers', workers, '--json'], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-  encoding: 'utf8',
-  maxBuffer: 64 * 1024 * 1024,
-  env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-});
-const wall = (Date.now() - t0) / 1000;
-const last = r.stdout.trim().split('\n').pop() ?? '';
-let report: Report;
-try {
-  report = JSON.parse(last) as Report;
-} catch {
-  console.error(`yoto demo produced no report (exit ${r.status})`);
-  process.exit(1);
-}
-if (!report.rows) {
-  console.error(`sweep failed: ${last}`);
-  process.exit(1);
-}
+const { report, wall, load } = runDemoSweep(spec, workers);
 
 const lines: string[] = [];
-lines.push(`Sweep \`${report.sweepId}\`, ${report.summary.runs} runs, ${workers} workers, wall ${wall.toFixed(0)} s.`, '');
+lines.push(`Sweep \`${report.sweepId}\`, ${report.summary.runs} runs, ${workers} workers, wall ${wall.toFixed(0)} s, load average ${load.toFixed(1)} at start.`, '');
 lines.push('| width | β | in prior | baseline loss | YOTO loss | ratio | baseline recon / KL | YOTO recon / KL |', '|---|---|---|---|---|---|---|---|');
 for (const row of report.rows) {
   const width = row.variant['model.width'] ?? '';

@@ -13,45 +13,18 @@
 //   - per numeric variant axis: worst / mean ratio against its value.
 //
 // Run: npm run bench -- yoto-gap [--spec FILE] [--workers N]
-import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { lambdaLabel, type Report, type ReportVariantSummary } from '@yoto/shared';
+import { lambdaLabel, type ReportVariantSummary } from '@yoto/shared';
+import { runDemoSweep, sweepOptions } from './demo-sweep.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
-const args = process.argv.slice(2);
-const opt = (name: string, dflt: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
-};
-const spec = opt('--spec', join(here, '..', 'specs', 'yoto-gap-beta-vae-mnist.yaml'));
-const workers = opt('--workers', String(Math.max(1, Math.min(4, cpus().length))));
+const { spec, workers } = sweepOptions('yoto-gap-beta-vae-mnist.yaml', 4);
 const home = mkdtempSync(join(tmpdir(), 'yoto-gap-bench-'));
 
-const load = loadavg()[0]!;
-const t0 = Date.now();
-const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'packages/coordinator/src/cli/main.ts'), 'demo', '--spec', spec, '--workers', workers, '--json'], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-  encoding: 'utf8',
-  maxBuffer: 64 * 1024 * 1024,
-  env: { ...process.env, YOTO_HOME: home, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-});
-const wall = (Date.now() - t0) / 1000;
-const last = r.stdout.trim().split('\n').pop() ?? '';
-let report: Report;
-try {
-  report = JSON.parse(last) as Report;
-} catch {
-  console.error(`yoto demo produced no report (exit ${r.status})`);
-  process.exit(1);
-}
-if (!report.rows) {
-  console.error(`sweep failed: ${last}`);
-  process.exit(1);
-}
+const { report, wall, load } = runDemoSweep(spec, workers, { YOTO_HOME: home });
 
 const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '—');
 const axes = (v: ReportVariantSummary) => Object.entries(v.variant).map(([k, x]) => `${k.split('.').pop()}=${x}`).join(', ') || v.variantId;
