@@ -14,6 +14,10 @@ let info: BackendInfo;
 const TOL = 1e-4;
 const loaded = loadNativeBlas();
 const skip = loaded.ok ? false : `OpenBLAS addon unavailable: ${loaded.reason}`;
+// CI sets YOTO_REQUIRE_NATIVE=1: there the addon must have been built, so these tests run.
+test('the OpenBLAS addon is built where it is required', { skip: process.env.YOTO_REQUIRE_NATIVE !== '1' }, () => {
+  assert.ok(loaded.ok, `YOTO_REQUIRE_NATIVE=1 but ${loaded.ok ? '' : loaded.reason}`);
+});
 
 before(async () => {
   if (skip) return;
