@@ -7,8 +7,12 @@
 //  (c) submit time of a 10,000-run quadratic sweep (coordinator in its own process);
 //  (d) that coordinator's peak RSS, and Redis memory with the 10k runs enqueued;
 //  (e) 100 in-process BullMQ workers on one Redis (yoto's queue settings): p50/p99
-//      enqueue-to-start latency at a steady arrival rate.
-// Run: npm run bench -- orchestration [--n 416] [--concurrency 4] [--latency-jobs 2000] [--rate 200] [--workers 100] [--parts abcde]
+//      enqueue-to-start latency at a steady arrival rate;
+//  (f) with `--full-sweep N` (off by default): an N-run quadratic sweep (1 step) end to
+//      end, trained by a TrainWorker here, aggregated by an AggregateWorker in its own
+//      process (its wall time and peak RSS), then `yoto status` of it from a fresh
+//      process: the summary with the first page of runs, and every run.
+// Run: npm run bench -- orchestration [--n 416] [--concurrency 4] [--latency-jobs 2000] [--rate 200] [--workers 100] [--parts abcde] [--full-sweep 10000]
 // Writes bench/results/orchestration.json.
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -40,6 +44,7 @@ const PARTS = (() => {
   const i = process.argv.indexOf('--parts');
   return i >= 0 ? (process.argv[i + 1] ?? '') : 'abcde';
 })();
+const FULL_SWEEP = arg('full-sweep', 0);
 const load = loadavg()[0] ?? 0;
 
 const quadSpec = (name: string, extra: Record<string, unknown>) => ({
@@ -201,6 +206,84 @@ async function submit10k() {
   return JSON.parse(last) as { runs: number; planSeconds: number; submitSeconds: number; rssBeforeMiB: number; rssAfterMiB: number; maxRssMiB: number; sweepId: string };
 }
 
+/** Runs a bench child script with a JSON argument; resolves with its JSON lines. */
+function child(script: string, input: unknown, onLine?: (line: Record<string, unknown>) => void): Promise<Record<string, unknown>> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(here, 'orchestration', script), JSON.stringify(input)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+  });
+  let buf = '';
+  let last: Record<string, unknown> = {};
+  let stderr = '';
+  proc.stdout.on('data', (d: Buffer) => {
+    buf += d.toString();
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (!line.startsWith('{')) continue;
+      last = JSON.parse(line) as Record<string, unknown>;
+      onLine?.(last);
+    }
+  });
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) =>
+    proc.on('exit', (code) => (code === 0 ? resolve(last) : reject(new Error(`${script} failed (${code}): ${stderr.slice(-2000)}`)))),
+  );
+}
+
+// (f) a full N-run sweep end to end, the aggregate in its own process.
+async function fullSweep(n: number) {
+  const prefix = 'full';
+  const seeds = Math.max(1, Math.min(10, Math.ceil(n / 50)));
+  const lrs = Math.max(1, Math.round(n / (50 * seeds)));
+  const spec = quadSpec('full-sweep', {
+    grid: { q1: GRID7, q2: GRID7 },
+    seeds: Array.from({ length: seeds }, (_, i) => i),
+    ...(lrs > 1 ? { variants: { 'train.lr': Array.from({ length: lrs }, (_, i) => +(0.001 * (i + 1)).toFixed(4)) } } : {}),
+  });
+  const sweeps = new SweepService({ redis: redis.url, store, prefix, log });
+  const c = conn();
+  const worker = new TrainWorker({ connection: c, store, log, workerName: 'bench-full', backend: 'wasm', concurrency: CONCURRENCY, prefix });
+  await worker.waitUntilReady();
+  let ready!: () => void;
+  const aggregateReady = new Promise<void>((r) => (ready = r));
+  const aggregated = child('aggregate-child.ts', { redisUrl: redis.url, s3: s3.s3Config(), prefix }, (line) => line.ready && ready());
+  await aggregateReady;
+  const t0 = performance.now();
+  const res = await sweeps.submit(spec);
+  const submitSeconds = secs(t0);
+  const detail = await sweeps.waitForCompletion(res.sweepId, { timeoutMs: 3_600_000, page: { limit: 0 } });
+  const sweepSeconds = secs(t0);
+  const aggregate = await aggregated;
+  await worker.close();
+  const report = await sweeps.report(res.sweepId);
+  const plan = await sweeps.plan(res.sweepId);
+  const manifest = await store.getJsonIfExists<{ artifacts: unknown[] }>(`sweeps/${res.sweepId}/manifest.json`);
+  const redisUsed = await redisMemory();
+  await sweeps.close();
+  c.disconnect();
+  // `yoto status` in a fresh process: summary + first page (what the CLI prints), then every run.
+  const statusPaged = await child('status-child.ts', { redisUrl: redis.url, s3: s3.s3Config(), prefix, sweepId: res.sweepId, limit: 20 });
+  const statusFull = await child('status-child.ts', { redisUrl: redis.url, s3: s3.s3Config(), prefix, sweepId: res.sweepId });
+  // One row per variant per grid point.
+  const expectedRows = plan.variants.length * plan.grid.length;
+  return {
+    runs: res.runs,
+    status: detail.status,
+    submitSeconds,
+    sweepSeconds,
+    runsPerSecond: res.runs / sweepSeconds,
+    aggregate,
+    reportRows: report?.rows.length ?? 0,
+    reportRuns: report?.summary.runs ?? 0,
+    expectedRows,
+    manifestArtifacts: manifest?.artifacts.length ?? 0,
+    redisAfter: redisUsed,
+    statusPaged,
+    statusFull,
+  };
+}
+
 async function redisMemory(): Promise<{ usedMiB: number; peakMiB: number }> {
   const info = await admin.info('memory');
   const field = (k: string) => Number(/^(\w+):(\d+)/m.exec(info.split('\n').find((l) => l.startsWith(`${k}:`)) ?? '')?.[2] ?? NaN) / 2 ** 20;
@@ -296,6 +379,14 @@ try {
     const lat = await latency();
     result.latency = lat;
     console.log(`(e) ${lat.workers} workers, ${lat.jobs} jobs at ${lat.ratePerSecond}/s: enqueue-to-start p50 ${lat.p50Ms} ms, p99 ${lat.p99Ms} ms, max ${lat.maxMs} ms`);
+  }
+  if (FULL_SWEEP > 0) {
+    const f = await fullSweep(FULL_SWEEP);
+    result.fullSweep = f;
+    console.log(`(f) full sweep: ${f.runs} runs, ${f.status}, ${f.sweepSeconds.toFixed(1)} s end to end (${f.runsPerSecond.toFixed(1)} runs/s, submit ${f.submitSeconds.toFixed(2)} s)`);
+    console.log(`    aggregate (own process): ${JSON.stringify(f.aggregate)}; report ${f.reportRows} rows (expected ${f.expectedRows}), ${f.reportRuns} runs; manifest ${f.manifestArtifacts} artifacts; Redis used_memory ${f.redisAfter.usedMiB.toFixed(1)} MiB (peak ${f.redisAfter.peakMiB.toFixed(1)})`);
+    console.log(`    status, summary + 20 runs: ${JSON.stringify(f.statusPaged)}`);
+    console.log(`    status, every run: ${JSON.stringify(f.statusFull)}`);
   }
   const out = join(here, '..', 'results', 'orchestration.json');
   mkdirSync(dirname(out), { recursive: true });

@@ -2,7 +2,7 @@
  * @yoto/coordinator's public surface: the sweep lifecycle and the aggregate worker.
  * The CLI (`src/cli/main.ts`) is built on these.
  */
-export { SweepService, type SweepServiceOptions, type SubmitResult, type SweepListEntry, type WaitOptions, type CancelResult } from './sweeps/sweep-service.ts';
+export { SweepService, type SweepServiceOptions, type SubmitResult, type SweepListEntry, type WaitOptions, type CancelResult, type GetPage } from './sweeps/sweep-service.ts';
 export {
   deriveStatus,
   parseSweepRecord,

@@ -156,13 +156,17 @@ export function renderSweepDetail(d: SweepDetail): string {
       ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'l', 'l', 'r', 'l'],
     ),
   );
+  if (d.page && d.runs.length < d.page.total) {
+    const shown = d.runs.length ? `runs ${d.page.offset + 1}–${d.page.offset + d.runs.length}` : 'no runs';
+    out.push(pc.dim(`${shown} of ${d.page.total} shown (--offset N, --limit N, --all)`));
+  }
   if (d.status === 'completed') out.push('', pc.dim(`report: yoto report ${rec.sweepId}`));
   return out.join('\n');
 }
 
 /** One line for live progress (`submit --wait`). */
 export function renderProgressLine(d: SweepDetail, elapsedMs: number): string {
-  const total = d.runs.length;
+  const total = d.page?.total ?? d.runs.length;
   const c = d.counts;
   const parts = [`${c.completed}/${total} completed`];
   if (c.active) parts.push(`${c.active} active`);

@@ -39,6 +39,9 @@ function intParam(value: string | undefined, name: string, min: number, max: num
   return n;
 }
 
+/** Runs `GET /api/sweeps/:id` returns unless asked for more. */
+export const API_RUNS_PAGE = 500;
+
 const flag = (v: string | undefined) => v === '1' || v === 'true';
 
 export function sweepIdParam(value: string): string {
@@ -59,9 +62,12 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get('/api/sweeps', async () => ({ sweeps: await deps.progress.list() }));
 
-  app.get<{ Params: { sweepId: string } }>('/api/sweeps/:sweepId', async (req) => {
+  // Counts of every run, and a page of the runs (`?offset=&limit=`, API_RUNS_PAGE by default).
+  app.get<{ Params: { sweepId: string }; Querystring: Record<string, string | undefined> }>('/api/sweeps/:sweepId', async (req) => {
     const sweepId = sweepIdParam(req.params.sweepId);
-    const d = await sweeps.get(sweepId);
+    const offset = intParam(req.query.offset, 'offset', 0, 2 ** 31 - 1, 0);
+    const limit = intParam(req.query.limit, 'limit', 0, 2 ** 31 - 1, API_RUNS_PAGE);
+    const d = await sweeps.get(sweepId, { offset, limit });
     if (!d) throw new HttpError(404, 'NOT_FOUND', `no sweep ${sweepId}`);
     return d;
   });

@@ -22,7 +22,7 @@ import type { SweepService } from '../sweeps/sweep-service.ts';
 import { TOKEN_COOKIE, type ApiAuth } from './api-auth.ts';
 import { sweepIdParam } from './api-routes.ts';
 import { HttpError } from './http-error.ts';
-import { artifactsPage, loginPage, messagePage, reportPage, sweepListPage, sweepPage } from './pages.ts';
+import { SWEEP_PAGE_RUNS, artifactsPage, loginPage, messagePage, reportPage, sweepListPage, sweepPage } from './pages.ts';
 import type { QueueMetrics } from './queue-metrics.ts';
 import type { SweepEventHub } from './sweep-events.ts';
 import type { SweepProgressReader } from './sweep-progress.ts';
@@ -62,7 +62,7 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
 
   app.get<{ Params: { sweepId: string } }>('/sweeps/:sweepId', async (req, reply) => {
     const sweepId = sweepIdParam(req.params.sweepId);
-    const d = await sweeps.get(sweepId);
+    const d = await sweeps.get(sweepId, { limit: SWEEP_PAGE_RUNS });
     if (!d) return html(reply, messagePage('Not found', `No sweep ${sweepId}.`, mode), 404);
     return html(reply, sweepPage(d, mode));
   });

@@ -19,6 +19,9 @@ export function duration(s: number | null | undefined): string {
 
 const num = (x: number, d: number) => (Number.isFinite(x) ? x.toFixed(d) : '—');
 const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+/** Runs the sweep page lists (and its live updates refresh); the counts are of every run. */
+export const SWEEP_PAGE_RUNS = 200;
+
 export const sweepHref = (sweepId: string) => `/sweeps/${encodeURIComponent(sweepId)}`;
 /** Download link of an object, by its key relative to the sweep's prefix. */
 export const fileHref = (sweepId: string, key: string) => `${sweepHref(sweepId)}/files/${key.slice(s3Keys.sweep(sweepId).length).split('/').map(encodeURIComponent).join('/')}`;
@@ -82,7 +85,7 @@ export function runRowsHtml(d: SweepDetail): string {
 
 /** The cards above the runs table (status, progress, aggregate); also replaced live. */
 export function sweepSummaryHtml(d: SweepDetail): string {
-  const total = d.runs.length;
+  const total = d.page?.total ?? d.runs.length;
   const done = d.counts.completed;
   const report = d.status === 'completed' ? `<div class="card"><span class="muted">report</span><b><a id="report-link" href="${sweepHref(d.record.sweepId)}/report">open report</a></b></div>` : '';
   const error = d.record.error ? `<p class="err">${esc(d.record.error)}</p>` : '';
@@ -111,7 +114,7 @@ export function sweepPage(d: SweepDetail, mode?: string): string {
 <table class="grid" id="runs"><thead><tr><th>run</th><th>kind</th><th>state</th><th>step</th><th>loss (terms)</th><th>examples/s</th><th>ETA</th><th>worker</th><th>backend</th><th>tries</th><th>failure</th></tr></thead>
 <tbody id="runs-body">
 ${runRowsHtml(d)}
-</tbody></table>`;
+</tbody></table>${d.page && d.runs.length < d.page.total ? `\n<p class="muted">The first ${d.runs.length} of ${d.page.total} runs; every run: <a href="/api/sweeps/${esc(rec.sweepId)}?limit=${d.page.total}">JSON</a>.</p>` : ''}`;
   return page({ title: rec.name, body, ...(mode ? { mode } : {}), ...(terminal ? {} : { script: LIVE_SCRIPT }) });
 }
 

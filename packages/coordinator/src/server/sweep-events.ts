@@ -13,7 +13,7 @@ import type { ServerResponse } from 'node:http';
 import type { Logger } from '@yoto/runtime';
 import type { SweepService } from '../sweeps/sweep-service.ts';
 import { TERMINAL_STATUSES, type SweepDetail } from '../sweeps/sweep-record.ts';
-import { runRowsHtml, sweepSummaryHtml } from './pages.ts';
+import { SWEEP_PAGE_RUNS, runRowsHtml, sweepSummaryHtml } from './pages.ts';
 
 interface Watch {
   streams: Set<ServerResponse>;
@@ -80,7 +80,7 @@ export class SweepEventHub {
     w.polling = true;
     let terminal = false;
     try {
-      const d = await this.sweeps.get(sweepId);
+      const d = await this.sweeps.get(sweepId, { limit: SWEEP_PAGE_RUNS });
       if (!d) {
         for (const s of w.streams) s.end('event: gone\ndata: {}\n\n');
         return;

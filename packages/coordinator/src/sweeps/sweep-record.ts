@@ -89,6 +89,8 @@ export interface SweepDetail {
   counts: Record<RunState, number>;
   aggregate: { jobId: string; state: RunState; failedReason: string | null; attemptsMade: number };
   runs: RunStatusRow[];
+  /** Present when `runs` is one page of the sweep's runs (`total` of them in all). */
+  page?: { offset: number; limit: number; total: number };
 }
 
 export function emptyCounts(): Record<RunState, number> {
@@ -101,11 +103,16 @@ export function emptyCounts(): Record<RunState, number> {
  * means running. A run out of attempts does not fail the sweep: the aggregate still
  * reports what completed (partial sweep).
  */
-export function deriveStatus(record: SweepRecord, aggregateState: RunState, runs: readonly Pick<RunStatusRow, 'state' | 'attemptsMade' | 'maxAttempts'>[]): SweepStatus {
+export function deriveStatus(
+  record: SweepRecord,
+  aggregateState: RunState,
+  /** The runs, or whether any has started (active, completed or failed). */
+  runs: readonly Pick<RunStatusRow, 'state' | 'attemptsMade' | 'maxAttempts'>[] | boolean,
+): SweepStatus {
   if (record.status !== 'queued') return record.status;
   if (aggregateState === 'failed') return 'failed';
   if (aggregateState === 'completed') return 'completed';
   if (aggregateState === 'active') return 'aggregating';
-  if (runs.some((r) => r.state === 'active' || r.state === 'completed' || r.attemptsMade > 0)) return 'running';
+  if (typeof runs === 'boolean' ? runs : runs.some((r) => r.state === 'active' || r.state === 'completed' || r.attemptsMade > 0)) return 'running';
   return 'queued';
 }

@@ -114,12 +114,22 @@ export interface SweepListEntry extends Omit<SweepRecord, 'status'> {
   aggregateState: RunState;
 }
 
+/** Which runs `get` reads: all of them by default, or `limit` runs from `offset`. */
+export interface GetPage {
+  /** First run (plan order). @defaultValue 0 */
+  offset?: number;
+  /** Runs to read; counts are then summarised (see `get`). @defaultValue every run */
+  limit?: number;
+}
+
 export interface WaitOptions {
   /** Called after every poll with the sweep's current detail. */
   onUpdate?: (detail: SweepDetail) => void;
   signal?: AbortSignal;
   /** Give up with a TIMEOUT error after this long. @defaultValue no limit */
   timeoutMs?: number;
+  /** Which runs each poll reads (see `get`); `{ limit: 0 }` polls the counts alone. @defaultValue every run */
+  page?: GetPage;
 }
 
 export interface CancelResult {
@@ -377,24 +387,35 @@ export class SweepService {
    * The sweep with live per-run state and progress; null for an unknown sweep. Jobs are
    * read by their deterministic ids, all requests in flight at once (ioredis pipelines
    * them on one connection).
+   *
+   * With `limit`, only the runs `offset .. offset+limit` (plan order) are read, and the
+   * counts come from the aggregate job's dependency sets (completed = processed
+   * children, failed = children out of attempts) and the queue's active jobs of this
+   * sweep; every other run is counted `waiting` (delayed retries and prioritized
+   * runs included). That costs a handful of Redis calls whatever the sweep's size,
+   * where reading every run of a 10,000-run sweep is 20,000 job reads.
    */
-  async get(sweepId: string): Promise<SweepDetail | null> {
+  async get(sweepId: string, page: GetPage = {}): Promise<SweepDetail | null> {
     const record = await this.record(sweepId);
     if (!record) return null;
     const plan = await this.plan(sweepId);
+    const paged = page.limit !== undefined;
+    const offset = Math.max(0, Math.floor(page.offset ?? 0));
+    const end = paged ? Math.min(plan.runs.length, offset + Math.max(0, Math.floor(page.limit ?? 0))) : plan.runs.length;
+    const planRuns = plan.runs.slice(paged ? offset : 0, end);
     const aggId = jobIds.aggregate(sweepId);
-    const trainIds = plan.runs.map((r) => jobIds.train(sweepId, r.runId));
+    const trainIds = planRuns.map((r) => jobIds.train(sweepId, r.runId));
     const [aggJob, aggState, jobs, states] = await Promise.all([
       this.aggregateQueue.getJob(aggId),
       this.aggregateQueue.getJobState(aggId),
       Promise.all(trainIds.map((id) => this.trainQueue.getJob(id))),
       Promise.all(trainIds.map((id) => this.trainQueue.getJobState(id))),
     ]);
-    const counts = emptyCounts();
-    const runs: RunStatusRow[] = plan.runs.map((run, i) => {
+    const runCounts = emptyCounts();
+    const runs: RunStatusRow[] = planRuns.map((run, i) => {
       const job = jobs[i] as Job<RunPayload, RunResult> | undefined;
       const state = job ? toRunState(states[i] ?? 'unknown') : 'missing';
-      counts[state] += 1;
+      runCounts[state] += 1;
       return {
         runId: run.runId,
         jobId: trainIds[i] as string,
@@ -410,13 +431,36 @@ export class SweepService {
       };
     });
     const aggregateState = aggJob ? toRunState(aggState) : 'missing';
+    const counts = paged ? await this.countRuns(sweepId, plan.runs.length, aggJob ?? undefined) : runCounts;
+    const started = counts.active + counts.completed + counts.failed > 0;
     return {
       record,
-      status: deriveStatus(record, aggregateState, runs),
+      status: deriveStatus(record, aggregateState, paged ? started : runs),
       counts,
       aggregate: { jobId: aggId, state: aggregateState, failedReason: aggJob?.failedReason || null, attemptsMade: aggJob?.attemptsMade ?? 0 },
       runs,
+      ...(paged ? { page: { offset, limit: end - Math.min(offset, end), total: plan.runs.length } } : {}),
     };
+  }
+
+  /** Runs per state without reading each run (see `get`); all `missing` once the aggregate job is gone. */
+  private async countRuns(sweepId: string, total: number, aggJob: Job | undefined): Promise<Record<RunState, number>> {
+    const counts = emptyCounts();
+    if (!aggJob) {
+      counts.missing = total;
+      return counts;
+    }
+    const [deps, active] = await Promise.all([
+      aggJob.getDependenciesCount({ processed: true, ignored: true, failed: true }),
+      // Active jobs are bounded by the workers' concurrency, whatever the sweep's size.
+      this.trainQueue.getJobs(['active']),
+    ]);
+    const prefix = `${jobIds.train(sweepId, 'x').slice(0, -1)}`;
+    counts.completed = deps.processed ?? 0;
+    counts.failed = (deps.ignored ?? 0) + (deps.failed ?? 0);
+    counts.active = active.filter((j) => j?.id?.startsWith(prefix)).length;
+    counts.waiting = Math.max(0, total - counts.completed - counts.failed - counts.active);
+    return counts;
   }
 
   /** The report JSON once the aggregate has written it, else null. */
@@ -438,12 +482,12 @@ export class SweepService {
     const started = Date.now();
     for (;;) {
       opts.signal?.throwIfAborted();
-      const detail = await this.get(sweepId);
+      const detail = await this.get(sweepId, opts.page);
       if (!detail) throw new YotoError('NOT_FOUND', `no sweep ${sweepId}`);
       opts.onUpdate?.(detail);
       if (TERMINAL_STATUSES.has(detail.status)) return detail;
       if (opts.timeoutMs !== undefined && Date.now() - started >= opts.timeoutMs) {
-        throw new YotoError('TIMEOUT', `sweep ${sweepId} did not finish within ${Math.round(opts.timeoutMs / 1000)} s (status ${detail.status}: ${detail.counts.completed}/${detail.runs.length} runs completed)`);
+        throw new YotoError('TIMEOUT', `sweep ${sweepId} did not finish within ${Math.round(opts.timeoutMs / 1000)} s (status ${detail.status}: ${detail.counts.completed}/${detail.page?.total ?? detail.runs.length} runs completed)`);
       }
       await sleep(this.opts.pollMs, opts.signal);
     }
