@@ -8,6 +8,14 @@ import { AggregateWorker } from '@yoto/coordinator';
 const input = JSON.parse(process.argv[2] ?? '{}') as { redisUrl: string; s3: S3Config; prefix: string };
 const rss = () => process.memoryUsage().rss / 2 ** 20;
 const store = new ObjectStore(input.s3);
+// When the last report file is written: what comes after is the manifest.
+let reportsWrittenAt = 0;
+const put = store.put.bind(store);
+store.put = async (...args: Parameters<ObjectStore['put']>) => {
+  const r = await put(...args);
+  if (args[0].endsWith('report.html')) reportsWrittenAt = performance.now();
+  return r;
+};
 const aggregate = new AggregateWorker({ redis: input.redisUrl, store, prefix: input.prefix, concurrency: 1 });
 await aggregate.worker.waitUntilReady();
 const rssIdleMiB = rss();
@@ -21,8 +29,9 @@ const outcome = await new Promise<{ ok: boolean; error?: string; rows?: number }
     if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) resolve({ ok: false, error: err.message });
   });
 });
-const aggregateSeconds = (performance.now() - started) / 1000;
-const out = { ...outcome, aggregateSeconds, rssIdleMiB, rssAfterMiB: rss(), maxRssMiB: process.resourceUsage().maxRSS / 1024 };
+const ended = performance.now();
+const aggregateSeconds = (ended - started) / 1000;
+const out = { ...outcome, aggregateSeconds, reportSeconds: (reportsWrittenAt - started) / 1000, manifestSeconds: (ended - reportsWrittenAt) / 1000, rssIdleMiB, rssAfterMiB: rss(), maxRssMiB: process.resourceUsage().maxRSS / 1024 };
 await aggregate.close();
 store.close();
 console.log(JSON.stringify(out));

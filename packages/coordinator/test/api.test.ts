@@ -121,6 +121,14 @@ describe('dashboard REST API (real redis-server + s3rver)', () => {
     assert.equal(detail.status, 'completed');
     assert.equal(detail.runs.length, 4);
     assert.ok(detail.runs.every((r) => r.state === 'completed'));
+    // A page of runs; the counts stay those of every run.
+    const page = (await (await fetch(`${srv.url}/api/sweeps/${sub.sweepId}?offset=1&limit=2`)).json()) as { runs: { runId: string }[]; counts: { completed: number }; page: unknown };
+    assert.deepEqual(page.runs.map((r) => r.runId), sub.plan.runs.slice(1, 3).map((r) => r.runId));
+    assert.equal(page.counts.completed, 4);
+    assert.deepEqual(page.page, { offset: 1, limit: 2, total: 4 });
+    const badLimit = await fetch(`${srv.url}/api/sweeps/${sub.sweepId}?limit=-1`);
+    assert.equal(badLimit.status, 400);
+    assert.match(await badLimit.text(), /limit must be an integer/);
     const report = (await (await fetch(`${srv.url}/api/sweeps/${sub.sweepId}/report`)).json()) as { rows: unknown[]; sweepId: string };
     assert.equal(report.sweepId, sub.sweepId);
     assert.equal(report.rows.length, 3);

@@ -136,6 +136,11 @@ describe('yoto CLI (real redis-server + s3rver)', () => {
     assert.equal(d.counts.completed, 4);
     const table = await yoto(['status', sweepId], env);
     assert.match(table.stdout, /base-kl-0p5-s0\s+baseline kl=0\.5\s+completed/);
+    const page = await yoto(['status', sweepId, '--limit', '1', '--offset', '1'], env);
+    assert.equal(page.code, 0, page.stderr);
+    assert.match(page.stdout, /4 completed/);
+    assert.match(page.stdout, /runs 2–2 of 4 shown/);
+    assert.equal((await yoto(['status', sweepId, '--limit', 'x'], env)).code === 0, false);
 
     const rep = await yoto(['report', sweepId], env);
     assert.equal(rep.code, 0, rep.stderr);
