@@ -206,7 +206,9 @@ async function submit10k() {
   return JSON.parse(last) as { runs: number; planSeconds: number; submitSeconds: number; rssBeforeMiB: number; rssAfterMiB: number; maxRssMiB: number; sweepId: string };
 }
 
-/** Runs a bench child script with a JSON argument; resolves with its JSON lines. */
+/** Child processes still running: killed if the bench fails before they finish. */
+const children = new Set<ReturnType<typeof spawn>>();
+/** Runs a bench child script with a JSON argument; resolves with its last JSON line. */
 function child(script: string, input: unknown, onLine?: (line: Record<string, unknown>) => void): Promise<Record<string, unknown>> {
   const proc = spawn(process.execPath, ['--import', 'tsx', join(here, 'orchestration', script), JSON.stringify(input)], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -226,8 +228,13 @@ function child(script: string, input: unknown, onLine?: (line: Record<string, un
     }
   });
   proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  children.add(proc);
   return new Promise((resolve, reject) =>
-    proc.on('exit', (code) => (code === 0 ? resolve(last) : reject(new Error(`${script} failed (${code}): ${stderr.slice(-2000)}`)))),
+    proc.on('exit', (code) => {
+      children.delete(proc);
+      if (code === 0) resolve(last);
+      else reject(new Error(`${script} failed (${code}): ${stderr.slice(-2000)}`));
+    }),
   );
 }
 
@@ -239,7 +246,8 @@ async function fullSweep(n: number) {
   const spec = quadSpec('full-sweep', {
     grid: { q1: GRID7, q2: GRID7 },
     seeds: Array.from({ length: seeds }, (_, i) => i),
-    ...(lrs > 1 ? { variants: { 'train.lr': Array.from({ length: lrs }, (_, i) => +(0.001 * (i + 1)).toFixed(4)) } } : {}),
+    // A variants axis holds at most 16 values: past that, two batch sizes double it.
+    ...(lrs > 1 ? { variants: { 'train.lr': Array.from({ length: lrs > 16 ? Math.ceil(lrs / 2) : lrs }, (_, i) => +(0.001 * (i + 1)).toFixed(4)), ...(lrs > 16 ? { 'train.batchSize': [8, 16] } : {}) } } : {}),
   });
   const sweeps = new SweepService({ redis: redis.url, store, prefix, log });
   const c = conn();
@@ -392,6 +400,7 @@ try {
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
 } finally {
+  for (const proc of children) proc.kill();
   admin.disconnect();
   store.close();
   await s3.stop();
