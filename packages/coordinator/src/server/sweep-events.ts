@@ -25,7 +25,7 @@ interface Watch {
 const HEARTBEAT_MS = 15_000;
 
 export function updateEvent(d: SweepDetail): string {
-  const data = { status: d.status, terminal: TERMINAL_STATUSES.has(d.status), done: d.counts.completed, total: d.runs.length, summary: sweepSummaryHtml(d), rows: runRowsHtml(d) };
+  const data = { status: d.status, terminal: TERMINAL_STATUSES.has(d.status), done: d.counts.completed, total: d.page?.total ?? d.runs.length, summary: sweepSummaryHtml(d), rows: runRowsHtml(d) };
   return `event: update\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
