@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { selectBackend, getTf, registerWasmKernels, setBackpropInputStrategy } from '../src/backend/index.ts';
 import type { Tf } from '../src/backend/index.ts';
+import { randArray, relErr, rng, withCpuReference } from './kernel-fixtures.ts';
 
 let tf: Tf;
 const TOL = 1e-4;
@@ -11,35 +12,8 @@ const TOL = 1e-4;
 before(async () => {
   await selectBackend({ preferred: 'wasm' });
   tf = getTf();
-  // The cpu backend prints a "use tfjs-node" banner when first created in Node; tests need it only as the reference.
-  const warn = console.warn;
-  console.warn = () => undefined;
-  try {
-    await tf.setBackend('cpu');
-  } finally {
-    console.warn = warn;
-  }
-  await tf.setBackend('wasm');
+  await withCpuReference(tf);
 });
-
-/** Small deterministic PRNG so failures are reproducible. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randArray(r: () => number, shape: number[]): Float32Array {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = r() * 2 - 1;
-  return a;
-}
 
 type Arrays = { data: Float32Array; shape: number[] }[];
 
@@ -57,16 +31,6 @@ async function onBoth(inputs: Arrays, f: (...ts: import('@tensorflow/tfjs-core')
   const cpu = await run('cpu');
   const wasm = await run('wasm');
   return { cpu, wasm };
-}
-
-function relErr(ref: Float32Array, got: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    num += (ref[i]! - got[i]!) ** 2;
-    den += ref[i]! ** 2;
-  }
-  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
 }
 
 function assertClose(res: Awaited<ReturnType<typeof onBoth>>, label: string): void {

@@ -8,6 +8,7 @@ import { loadNativeBlas } from '@yoto/native-blas';
 import type { Tensor, Tensor4D } from '@tensorflow/tfjs-core';
 import { selectBackend, getTf, nativeKernelsActive, nativeKernelCalls } from '../src/backend/index.ts';
 import type { BackendInfo, Tf } from '../src/backend/index.ts';
+import { randArray, relErr, rng, withCpuReference } from './kernel-fixtures.ts';
 
 let tf: Tf;
 let info: BackendInfo;
@@ -23,43 +24,8 @@ before(async () => {
   if (skip) return;
   info = await selectBackend({ preferred: 'native-cpu', threads: 2 });
   tf = getTf();
-  const warn = console.warn;
-  console.warn = () => undefined; // the cpu backend's "use tfjs-node" banner; it is only the reference here
-  try {
-    await tf.setBackend('cpu');
-  } finally {
-    console.warn = warn;
-  }
-  await tf.setBackend('wasm');
+  await withCpuReference(tf);
 });
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randArray(r: () => number, shape: number[]): Float32Array {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = r() * 2 - 1;
-  return a;
-}
-
-function relErr(ref: Float32Array, got: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    num += (ref[i]! - got[i]!) ** 2;
-    den += ref[i]! ** 2;
-  }
-  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
-}
 
 /** Runs `f` on the same inputs on cpu and on native-cpu ('wasm' with OpenBLAS routing) and compares every output. */
 async function assertMatchesCpu(label: string, inputs: { data: Float32Array; shape: number[] }[], f: (...ts: Tensor[]) => Tensor | Tensor[], expectNative = true): Promise<void> {
