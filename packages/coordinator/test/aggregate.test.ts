@@ -4,44 +4,30 @@
  * RunResults computed from the payload (helpers/fixtures.ts), so only the flow and
  * the aggregate are under test. Plus the pure checks of aggregateSweep.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { QUEUES, jobIds, parseSweepSpec, planSweep, redisKeys, renderReportMarkdown, s3Keys, type Manifest, type Report, type RunPayload, type RunResult } from '@yoto/shared';
 import { AggregateInputError, AggregateWorker, SweepService, aggregateSweep, renderReportHtml } from '../src/index.ts';
 import { sha256Hex } from '@yoto/runtime';
-import { startTestRedis, type RedisServer } from './helpers/redis-server.ts';
-import { startTestS3, type TestS3 } from './helpers/s3.ts';
+import { useTestServices } from './helpers/services.ts';
 import { smallSpec, syntheticLoss, syntheticResult, uniq } from './helpers/fixtures.ts';
 
 type TrainBehaviour = (job: Job<RunPayload, RunResult>) => Promise<unknown>;
 
 describe('aggregate (real redis-server + s3rver, synthetic train results)', () => {
-  let redis: RedisServer;
-  let s3: TestS3;
-  let client: Redis;
-  const closers: (() => Promise<void>)[] = [];
-
-  before(async () => {
-    [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
-    client = new Redis(redis.url, { maxRetriesPerRequest: 2 });
-  });
-  after(async () => {
-    for (const c of closers.reverse()) await c().catch(() => undefined);
-    await client?.quit();
-    await Promise.allSettled([redis?.stop(), s3?.stop()]);
-  });
+  const t = useTestServices();
 
   /** A sweep service, the aggregate worker and a stand-in train worker on a fresh prefix. */
   async function rig(behaviour: TrainBehaviour, trainConcurrency = 4) {
     const prefix = `t-${uniq()}`;
-    const service = new SweepService({ redis: redis.url, store: s3.store, prefix, pollMs: 100 });
+    const service = new SweepService({ redis: t.redis.url, store: t.s3.store, prefix, pollMs: 100 });
     // A tiny page size: results are read in several HSCAN pages once the hash outgrows its compact encoding.
-    const aggregate = new AggregateWorker({ redis: redis.url, store: s3.store, prefix, concurrency: 2, pageSize: 3 });
-    const trainConn = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const aggregate = new AggregateWorker({ redis: t.redis.url, store: t.s3.store, prefix, concurrency: 2, pageSize: 3 });
+    const trainConn = new Redis(t.redis.url, { maxRetriesPerRequest: null });
     const train = new Worker<RunPayload, unknown>(QUEUES.train, (job) => behaviour(job as Job<RunPayload, RunResult>), { connection: trainConn, prefix, concurrency: trainConcurrency });
-    closers.push(async () => {
+    t.closers.push(async () => {
       await train.close();
       await trainConn.quit();
       await aggregate.close();
@@ -71,7 +57,7 @@ describe('aggregate (real redis-server + s3rver, synthetic train results)', () =
       assert.equal(r.progress?.worker, 'test-worker');
     }
 
-    const h = await client.hgetall(redisKeys.sweep(sub.sweepId));
+    const h = await t.client.hgetall(redisKeys.sweep(sub.sweepId));
     assert.equal(h.status, 'completed');
     assert.equal(h.reportKey, s3Keys.report(sub.sweepId, 'json'));
 
@@ -106,7 +92,7 @@ describe('aggregate (real redis-server + s3rver, synthetic train results)', () =
     const md = await service.reportMarkdown(sub.sweepId);
     assert.ok(md?.startsWith(`# yoto report: ${spec.name}`));
     assert.match(md ?? '', /\| width-2 \| kl=8 \| no \|/);
-    const html = (await s3.store.get(s3Keys.report(sub.sweepId, 'html'))).toString('utf8');
+    const html = (await t.s3.store.get(s3Keys.report(sub.sweepId, 'html'))).toString('utf8');
     assert.match(html, /^<!doctype html>/);
     assert.equal((html.match(/<svg /g) ?? []).length, 2 * 3 + 1, 'loss, ratio and trade-off plots per variant, and the ratio against the width axis');
     assert.match(html, /<figure data-kind="variants"[^>]*>.*YOTO \/ baseline ratio vs model\.width/s);
@@ -133,11 +119,11 @@ describe('aggregate (real redis-server + s3rver, synthetic train results)', () =
     assert.equal(done.aggregate.state, 'failed');
     assert.equal(done.aggregate.attemptsMade, 1, 'not retried');
     assert.match(done.aggregate.failedReason ?? '', /result of run base-yoto-s0 is invalid: evals/);
-    const h = await client.hgetall(redisKeys.sweep(sub.sweepId));
+    const h = await t.client.hgetall(redisKeys.sweep(sub.sweepId));
     // The worker marks the sweep failed shortly after the job fails.
     for (let i = 0; i < 50 && h.status !== 'failed'; i++) {
       await new Promise((r) => setTimeout(r, 50));
-      Object.assign(h, await client.hgetall(redisKeys.sweep(sub.sweepId)));
+      Object.assign(h, await t.client.hgetall(redisKeys.sweep(sub.sweepId)));
     }
     assert.equal(h.status, 'failed');
     assert.match(h.error ?? '', /base-yoto-s0/);
@@ -167,12 +153,12 @@ describe('aggregate (real redis-server + s3rver, synthetic train results)', () =
     assert.match(md ?? '', /\| kl=2 \| [a-z]+ \| MISSING \|/);
     assert.match(md ?? '', /\| base-kl-2-s0 \| baseline \| 0 \| diverged at step 3 \|/);
     // The manifest lists what the sweep stored, each with its size and sha256.
-    const manifest = await s3.store.getJson<Manifest>(s3Keys.manifest(sub.sweepId));
+    const manifest = await t.s3.store.getJson<Manifest>(s3Keys.manifest(sub.sweepId));
     const byKey = new Map(manifest.artifacts.map((a) => [a.key, a]));
     for (const k of [s3Keys.spec(sub.sweepId), s3Keys.plan(sub.sweepId), s3Keys.report(sub.sweepId, 'json'), s3Keys.report(sub.sweepId, 'md')]) {
       const a = byKey.get(k);
       assert.ok(a, `manifest lists ${k}`);
-      assert.equal(a.sha256, sha256Hex(await s3.store.get(k)));
+      assert.equal(a.sha256, sha256Hex(await t.s3.store.get(k)));
     }
     assert.equal(byKey.get(s3Keys.report(sub.sweepId, 'json'))?.kind, 'report');
   });
@@ -193,7 +179,7 @@ describe('aggregate (real redis-server + s3rver, synthetic train results)', () =
     }, 1);
     const sub = await service.submit(smallSpec(`aggcancel-${uniq()}`));
     const yotoId = jobIds.train(sub.sweepId, 'base-yoto-s0');
-    const q = new Queue(QUEUES.train, { connection: client, prefix });
+    const q = new Queue(QUEUES.train, { connection: t.client, prefix });
     try {
       await isActive;
       assert.equal(await q.getJobState(yotoId), 'active');
@@ -208,7 +194,7 @@ describe('aggregate (real redis-server + s3rver, synthetic train results)', () =
       assert.equal(await q.getJobState(yotoId), 'completed');
       assert.deepEqual(finished, ['base-yoto-s0']);
       assert.equal(await service.report(sub.sweepId), null);
-      assert.equal((await client.hgetall(redisKeys.sweep(sub.sweepId))).status, 'cancelled');
+      assert.equal((await t.client.hgetall(redisKeys.sweep(sub.sweepId))).status, 'cancelled');
     } finally {
       await q.close();
     }

@@ -4,7 +4,7 @@
  * validation with nothing enqueued, the body limit, list/get/report, read-only
  * mode, the loopback rule, artifact downloads confined to the sweep, /metrics.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -13,29 +13,19 @@ import { QUEUES, s3Keys, type RunPayload } from '@yoto/shared';
 import { AggregateWorker, SweepService } from '../src/index.ts';
 import { startDashboardServer, type DashboardServer } from '../src/server/dashboard-server.ts';
 import { loadServerConfig } from '../src/server/server-config.ts';
-import { queueTotals, startTestRedis, type RedisServer } from './helpers/redis-server.ts';
-import { startTestS3, type TestS3 } from './helpers/s3.ts';
+import { queueTotals } from './helpers/redis-server.ts';
+import { useTestServices } from './helpers/services.ts';
 import { smallSpec, syntheticResult, uniq } from './helpers/fixtures.ts';
 
 const TOKEN = `test-token-${uniq()}-${uniq()}`;
 
 describe('dashboard REST API (real redis-server + s3rver)', () => {
-  let redis: RedisServer;
-  let s3: TestS3;
-  const closers: (() => Promise<unknown>)[] = [];
-
-  before(async () => {
-    [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
-  });
-  after(async () => {
-    for (const c of closers.reverse()) await c().catch(() => undefined);
-    await Promise.allSettled([redis?.stop(), s3?.stop()]);
-  });
+  const t = useTestServices();
 
   async function server(prefix: string, env: NodeJS.ProcessEnv = { YOTO_API_TOKEN: TOKEN }, flags: { readOnly?: boolean; host?: string } = {}): Promise<DashboardServer> {
     const config = loadServerConfig(env, { port: 0, ...flags });
-    const srv = await startDashboardServer({ redisUrl: redis.url, store: s3.store, config, prefix });
-    closers.push(() => srv.close());
+    const srv = await startDashboardServer({ redisUrl: t.redis.url, store: t.s3.store, config, prefix });
+    t.closers.push(() => srv.close());
     return srv;
   }
 
@@ -52,7 +42,7 @@ describe('dashboard REST API (real redis-server + s3rver)', () => {
     const wrong = await fetch(`${srv.url}/api/sweeps`, { method: 'POST', body: spec, headers: { 'content-type': 'application/yaml', authorization: `Bearer ${TOKEN}x` } });
     assert.equal(wrong.status, 401);
     assert.doesNotMatch(await wrong.text(), new RegExp(TOKEN));
-    assert.equal((await queueTotals(redis.url, prefix)).train, 0, 'nothing enqueued without auth');
+    assert.equal((await queueTotals(t.redis.url, prefix)).train, 0, 'nothing enqueued without auth');
 
     const ok = await fetch(`${srv.url}/api/sweeps`, { method: 'POST', body: spec, headers: { 'content-type': 'application/yaml', ...auth } });
     assert.equal(ok.status, 201);
@@ -63,7 +53,7 @@ describe('dashboard REST API (real redis-server + s3rver)', () => {
     const again = await fetch(`${srv.url}/api/sweeps`, { method: 'POST', body: JSON.stringify(smallSpec(name)), headers: { 'content-type': 'application/json', ...auth } });
     assert.equal(again.status, 200);
     assert.equal(((await again.json()) as { created: boolean }).created, false);
-    assert.equal((await queueTotals(redis.url, prefix)).train, 4);
+    assert.equal((await queueTotals(t.redis.url, prefix)).train, 4);
 
     // Cancel needs the token too.
     assert.equal((await fetch(`${srv.url}/api/sweeps/${body.sweepId}/cancel`, { method: 'POST' })).status, 401);
@@ -82,9 +72,9 @@ describe('dashboard REST API (real redis-server + s3rver)', () => {
     assert.equal(err.error.code, 'SPEC_INVALID');
     assert.equal(err.error.field, 'train.batchSize');
     assert.ok(err.error.fields.some((f) => f.path === 'train.batchSize'));
-    const totals = await queueTotals(redis.url, prefix);
+    const totals = await queueTotals(t.redis.url, prefix);
     assert.equal(totals.train + totals.aggregate, 0);
-    assert.deepEqual(await s3.keys(`sweeps/${String(bad.name)}`), []);
+    assert.deepEqual(await t.s3.keys(`sweeps/${String(bad.name)}`), []);
 
     const big = `# ${'x'.repeat(300 * 1024)}\n${stringify(smallSpec(`api-big-${uniq()}`))}`;
     const tooBig = await fetch(`${srv.url}/api/sweeps`, { method: 'POST', body: big, headers: { 'content-type': 'application/yaml', ...auth } });
@@ -95,21 +85,21 @@ describe('dashboard REST API (real redis-server + s3rver)', () => {
   test('list, get, report and pages: happy paths on a completed sweep; downloads stay inside the sweep', async () => {
     const prefix = `api-${uniq()}`;
     const srv = await server(prefix);
-    const client = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const client = new Redis(t.redis.url, { maxRetriesPerRequest: null });
     const trainer = new Worker<RunPayload>(QUEUES.train, async (job) => syntheticResult(job.data), { connection: client, prefix, autorun: true });
-    const aggregate = new AggregateWorker({ redis: redis.url, store: s3.store, prefix });
-    closers.push(async () => {
+    const aggregate = new AggregateWorker({ redis: t.redis.url, store: t.s3.store, prefix });
+    t.closers.push(async () => {
       await trainer.close();
       await aggregate.close();
       client.disconnect();
     });
-    const sweeps = new SweepService({ redis: redis.url, store: s3.store, prefix, pollMs: 100 });
-    closers.push(() => sweeps.close());
+    const sweeps = new SweepService({ redis: t.redis.url, store: t.s3.store, prefix, pollMs: 100 });
+    t.closers.push(() => sweeps.close());
     const sub = await sweeps.submit(smallSpec(`api-happy-${uniq()}`));
     await sweeps.waitForCompletion(sub.sweepId, { timeoutMs: 30_000 });
     // A file of a finished run, as a worker would leave it.
     const run = sub.plan.runs[0] as RunPayload;
-    await s3.store.put(s3Keys.finalDir(sub.sweepId, run.runId) + 'eval.json', '{"ok":true}', { contentType: 'application/json' });
+    await t.s3.store.put(s3Keys.finalDir(sub.sweepId, run.runId) + 'eval.json', '{"ok":true}', { contentType: 'application/json' });
 
     // Reads are open on loopback.
     const list = (await (await fetch(`${srv.url}/api/sweeps`)).json()) as { sweeps: { sweepId: string; status: string; done: number; totalRuns: number }[] };
@@ -160,8 +150,8 @@ describe('dashboard REST API (real redis-server + s3rver)', () => {
   test('/metrics counts prioritized jobs (BullMQ keeps them apart from waiting)', async () => {
     const prefix = `api-${uniq()}`;
     const srv = await server(prefix);
-    const sweeps = new SweepService({ redis: redis.url, store: s3.store, prefix });
-    closers.push(() => sweeps.close());
+    const sweeps = new SweepService({ redis: t.redis.url, store: t.s3.store, prefix });
+    t.closers.push(() => sweeps.close());
     await sweeps.submit(smallSpec(`api-metrics-${uniq()}`, { priority: 2 }));
     const metrics = await (await fetch(`${srv.url}/metrics`)).text();
     assert.match(metrics, new RegExp(`^yoto_queue_jobs\\{queue="${QUEUES.train}",state="prioritized"\\} 4$`, 'm'));
@@ -175,7 +165,7 @@ describe('dashboard REST API (real redis-server + s3rver)', () => {
     const res = await fetch(`${srv.url}/api/sweeps`, { method: 'POST', body: stringify(smallSpec(`api-ro-${uniq()}`)), headers: { 'content-type': 'application/yaml', ...auth } });
     assert.equal(res.status, 403);
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'READ_ONLY');
-    assert.equal((await queueTotals(redis.url, prefix)).train, 0);
+    assert.equal((await queueTotals(t.redis.url, prefix)).train, 0);
     assert.equal((await fetch(`${srv.url}/api/sweeps`)).status, 200);
     const flag = await server(prefix, { YOTO_API_TOKEN: TOKEN }, { readOnly: true });
     assert.equal((await fetch(`${flag.url}/api/sweeps`, { method: 'POST', body: 'name: x', headers: auth })).status, 403);

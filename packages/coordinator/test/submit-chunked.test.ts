@@ -5,14 +5,14 @@
  * chunk leaves the sweep `failed-to-enqueue` with the gate closed, and resubmitting
  * finishes the enqueue without duplicating a run.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { QUEUES, jobIds, parseSweepSpec, planSweep, redisKeys, type RunPayload } from '@yoto/shared';
 import { SweepService } from '../src/index.ts';
-import { queueTotals, startTestRedis, type RedisServer } from './helpers/redis-server.ts';
-import { startTestS3, type TestS3 } from './helpers/s3.ts';
+import { queueTotals } from './helpers/redis-server.ts';
+import { useTestServices } from './helpers/services.ts';
 import { uniq } from './helpers/fixtures.ts';
 
 /** 10 runs: 1 YOTO + 9 baselines (3×3 grid). */
@@ -26,42 +26,29 @@ const spec = (name: string) => ({
 });
 
 describe('SweepService.submit in chunks behind a gate', () => {
-  let redis: RedisServer;
-  let s3: TestS3;
-  let client: Redis;
-  const closers: (() => Promise<unknown>)[] = [];
-
-  before(async () => {
-    [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
-    client = new Redis(redis.url, { maxRetriesPerRequest: 2 });
-  });
-  after(async () => {
-    for (const c of closers.reverse()) await c().catch(() => undefined);
-    await client?.quit();
-    await Promise.allSettled([redis?.stop(), s3?.stop()]);
-  });
+  const t = useTestServices();
 
   const service = (prefix: string) => {
-    const s = new SweepService({ redis: redis.url, store: s3.store, prefix, pollMs: 50, enqueueChunk: 4 });
-    closers.push(() => s.close());
+    const s = new SweepService({ redis: t.redis.url, store: t.s3.store, prefix, pollMs: 50, enqueueChunk: 4 });
+    t.closers.push(() => s.close());
     return s;
   };
   const queues = (prefix: string) => {
     const q = {
-      train: new Queue(QUEUES.train, { connection: client, prefix }),
-      agg: new Queue(QUEUES.aggregate, { connection: client, prefix }),
-      gate: new Queue(QUEUES.gate, { connection: client, prefix }),
+      train: new Queue(QUEUES.train, { connection: t.client, prefix }),
+      agg: new Queue(QUEUES.aggregate, { connection: t.client, prefix }),
+      gate: new Queue(QUEUES.gate, { connection: t.client, prefix }),
     };
-    closers.push(() => Promise.all([q.train.close(), q.agg.close(), q.gate.close()]));
+    t.closers.push(() => Promise.all([q.train.close(), q.agg.close(), q.gate.close()]));
     return q;
   };
   /** Completes every train job there is with a plain worker (stands in for training). */
   const drainTrain = async (prefix: string, count: number) => {
     let done = 0;
     const finished = new Promise<void>((resolve) => {
-      const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+      const connection = new Redis(t.redis.url, { maxRetriesPerRequest: null });
       const w = new Worker(QUEUES.train, async (job) => ({ runId: (job.data as RunPayload).runId }), { connection, prefix, concurrency: 4 });
-      closers.push(async () => {
+      t.closers.push(async () => {
         await w.close();
         connection.disconnect();
       });
@@ -77,7 +64,7 @@ describe('SweepService.submit in chunks behind a gate', () => {
     const res = await service(prefix).submit(spec(`chunked-${uniq()}`));
     assert.equal(res.created, true);
     assert.equal(res.runs, 10);
-    const totals = await queueTotals(redis.url, prefix);
+    const totals = await queueTotals(t.redis.url, prefix);
     assert.equal(totals.train, 10);
     const q = queues(prefix);
     assert.equal(await q.gate.getJobState(jobIds.gate(res.sweepId)), 'unknown', 'gate removed');
@@ -108,9 +95,9 @@ describe('SweepService.submit in chunks behind a gate', () => {
     await assert.rejects(svc.submit(s), (err: Error & { code?: string }) => err.code === 'ENQUEUE_FAILED');
     const q = queues(prefix);
     const { sweepId } = planSweep(parseSweepSpec(s));
-    assert.equal(await client.hget(redisKeys.sweep(sweepId), 'status'), 'failed-to-enqueue');
+    assert.equal(await t.client.hget(redisKeys.sweep(sweepId), 'status'), 'failed-to-enqueue');
     // Two chunks are in flight at a time: the other one may have landed.
-    const partial = (await queueTotals(redis.url, prefix)).train;
+    const partial = (await queueTotals(t.redis.url, prefix)).train;
     assert.ok(partial >= 4 && partial < 10, `${partial} runs in`);
     assert.notEqual(await q.gate.getJobState(jobIds.gate(sweepId)), 'unknown', 'gate still closed');
 
@@ -121,8 +108,8 @@ describe('SweepService.submit in chunks behind a gate', () => {
 
     const again = await service(prefix).submit(s);
     assert.equal(again.created, true);
-    assert.equal(await client.hget(redisKeys.sweep(sweepId), 'status'), 'queued');
-    assert.equal((await queueTotals(redis.url, prefix)).train, 10, 'no run twice');
+    assert.equal(await t.client.hget(redisKeys.sweep(sweepId), 'status'), 'queued');
+    assert.equal((await queueTotals(t.redis.url, prefix)).train, 10, 'no run twice');
     assert.equal(await q.gate.getJobState(jobIds.gate(sweepId)), 'unknown', 'gate open');
     // The worker still running takes the rest; then, and only then, the aggregate may run.
     await waitFor(async () => (await parent!.getState()) === 'waiting');

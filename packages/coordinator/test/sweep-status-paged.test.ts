@@ -4,14 +4,13 @@
  * sets and the active jobs, not from every run — agree with reading every run, for
  * waiting, active, completed and failed-for-good runs.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { QUEUES, type RunPayload } from '@yoto/shared';
 import { SweepService } from '../src/index.ts';
-import { startTestRedis, type RedisServer } from './helpers/redis-server.ts';
-import { startTestS3, type TestS3 } from './helpers/s3.ts';
+import { useTestServices } from './helpers/services.ts';
 
 /** 10 runs: 1 YOTO + 9 baselines (3×3 grid). */
 const spec = {
@@ -24,22 +23,12 @@ const spec = {
 };
 
 describe('SweepService.get paged', () => {
-  let redis: RedisServer;
-  let s3: TestS3;
-  const closers: (() => Promise<unknown>)[] = [];
-
-  before(async () => {
-    [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
-  });
-  after(async () => {
-    for (const c of closers.reverse()) await c().catch(() => undefined);
-    await Promise.allSettled([redis?.stop(), s3?.stop()]);
-  });
+  const t = useTestServices();
 
   test('counts agree with every run read one by one; runs are the page', async () => {
     const prefix = 'paged';
-    const sweeps = new SweepService({ redis: redis.url, store: s3.store, prefix, pollMs: 50 });
-    closers.push(() => sweeps.close());
+    const sweeps = new SweepService({ redis: t.redis.url, store: t.s3.store, prefix, pollMs: 50 });
+    t.closers.push(() => sweeps.close());
     const res = await sweeps.submit(spec);
     const ids = res.plan.runs.map((r) => r.runId);
     assert.equal(ids.length, 10);
@@ -57,7 +46,7 @@ describe('SweepService.get paged', () => {
     const holding = new Set(ids.slice(3, 5));
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
-    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const connection = new Redis(t.redis.url, { maxRetriesPerRequest: null });
     let settled = 0;
     let started = 0;
     const ready = new Promise<void>((resolve) => {
@@ -84,7 +73,7 @@ describe('SweepService.get paged', () => {
         settled += 1;
         check();
       });
-      closers.push(async () => {
+      t.closers.push(async () => {
         release();
         await w.close();
         connection.disconnect();

@@ -3,6 +3,7 @@
  * deterministic PRNG so failures are reproducible, random inputs, the relative error
  * they compare with, and switching on the `cpu` backend as the reference.
  */
+import type { Tensor } from '@tensorflow/tfjs-core';
 import type { Tf } from '../src/backend/index.ts';
 
 export function rng(seed: number): () => number {
@@ -49,4 +50,17 @@ export async function withCpuReference(tf: Tf): Promise<void> {
     console.warn = warn;
   }
   await tf.setBackend('wasm');
+}
+
+export type Arrays = { data: Float32Array; shape: number[] }[];
+
+/** Runs `f` on `backend` over fresh tensors built from `inputs`; returns each output's shape and values. */
+export async function runOn(tf: Tf, backend: string, inputs: Arrays, f: (...ts: Tensor[]) => Tensor | Tensor[]): Promise<{ shape: number[]; data: Float32Array }[]> {
+  await tf.setBackend(backend);
+  const ts = inputs.map((i) => tf.tensor(i.data, i.shape));
+  const out = f(...ts);
+  const outs = Array.isArray(out) ? out : [out];
+  const vals = await Promise.all(outs.map(async (o) => ({ shape: o.shape, data: (await o.data()) as Float32Array })));
+  tf.dispose([...ts, ...outs]);
+  return vals;
 }

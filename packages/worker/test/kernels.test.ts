@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { selectBackend, getTf, registerWasmKernels, setBackpropInputStrategy } from '../src/backend/index.ts';
 import type { Tf } from '../src/backend/index.ts';
-import { randArray, relErr, rng, withCpuReference } from './kernel-fixtures.ts';
+import { randArray, relErr, rng, runOn, withCpuReference, type Arrays } from './kernel-fixtures.ts';
 
 let tf: Tf;
 const TOL = 1e-4;
@@ -15,19 +15,9 @@ before(async () => {
   await withCpuReference(tf);
 });
 
-type Arrays = { data: Float32Array; shape: number[] }[];
-
 /** Runs `f` on fresh tensors built from the same arrays on cpu and on wasm; returns each output's values. */
 async function onBoth(inputs: Arrays, f: (...ts: import('@tensorflow/tfjs-core').Tensor[]) => import('@tensorflow/tfjs-core').Tensor | import('@tensorflow/tfjs-core').Tensor[]) {
-  const run = async (backend: string) => {
-    await tf.setBackend(backend);
-    const ts = inputs.map((i) => tf.tensor(i.data, i.shape));
-    const out = f(...ts);
-    const outs = Array.isArray(out) ? out : [out];
-    const vals = await Promise.all(outs.map(async (o) => ({ shape: o.shape, data: (await o.data()) as Float32Array })));
-    tf.dispose([...ts, ...outs]);
-    return vals;
-  };
+  const run = (backend: string) => runOn(tf, backend, inputs, f);
   const cpu = await run('cpu');
   const wasm = await run('wasm');
   return { cpu, wasm };

@@ -8,7 +8,7 @@ import { loadNativeBlas } from '@yoto/native-blas';
 import type { Tensor, Tensor4D } from '@tensorflow/tfjs-core';
 import { selectBackend, getTf, nativeKernelsActive, nativeKernelCalls } from '../src/backend/index.ts';
 import type { BackendInfo, Tf } from '../src/backend/index.ts';
-import { randArray, relErr, rng, withCpuReference } from './kernel-fixtures.ts';
+import { randArray, relErr, rng, runOn, withCpuReference, type Arrays } from './kernel-fixtures.ts';
 
 let tf: Tf;
 let info: BackendInfo;
@@ -28,16 +28,8 @@ before(async () => {
 });
 
 /** Runs `f` on the same inputs on cpu and on native-cpu ('wasm' with OpenBLAS routing) and compares every output. */
-async function assertMatchesCpu(label: string, inputs: { data: Float32Array; shape: number[] }[], f: (...ts: Tensor[]) => Tensor | Tensor[], expectNative = true): Promise<void> {
-  const run = async (backend: string) => {
-    await tf.setBackend(backend);
-    const ts = inputs.map((i) => tf.tensor(i.data, i.shape));
-    const out = f(...ts);
-    const outs = Array.isArray(out) ? out : [out];
-    const vals = await Promise.all(outs.map(async (o) => ({ shape: o.shape, data: (await o.data()) as Float32Array })));
-    tf.dispose([...ts, ...outs]);
-    return vals;
-  };
+async function assertMatchesCpu(label: string, inputs: Arrays, f: (...ts: Tensor[]) => Tensor | Tensor[], expectNative = true): Promise<void> {
+  const run = (backend: string) => runOn(tf, backend, inputs, f);
   const cpu = await run('cpu');
   const before = Object.values(nativeKernelCalls()).reduce((a, b) => a + b, 0);
   const native = await run('wasm');
