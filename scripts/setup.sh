@@ -24,6 +24,19 @@ pnpm_cmd() {
   fi
 }
 
+# OpenBLAS (for the native-cpu addon): best effort, never fails the setup. Installed before
+# the dependencies because `pnpm install` builds the addon (packages/native-blas's install
+# script, scripts/build-native.sh, which never fails). Without it the workers use the wasm
+# backend. Skip with YOTO_SKIP_NATIVE=1.
+if [ -z "${YOTO_SKIP_NATIVE:-}" ]; then
+  if ! [ -f /usr/include/x86_64-linux-gnu/cblas.h ] && ! [ -f /usr/include/aarch64-linux-gnu/cblas.h ] && ! [ -f /usr/include/openblas/cblas.h ] \
+    && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    log "installing libopenblas-dev (for the native-cpu backend)"
+    (apt-get install -y -qq libopenblas-dev >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq libopenblas-dev >/dev/null 2>&1; }) \
+      || log "could not install libopenblas-dev; the native-cpu backend will be unavailable"
+  fi
+fi
+
 # Dependencies: reinstall only when a manifest or the lockfile changed since the last install.
 stamp=node_modules/.yoto-install-stamp
 need_install=0
@@ -50,17 +63,8 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
 fi
 
-# OpenBLAS + the native-cpu addon: best effort, never fails the setup. Without them the
-# workers use the wasm backend. Skip with YOTO_SKIP_NATIVE=1.
-if [ -z "${YOTO_SKIP_NATIVE:-}" ]; then
-  if ! [ -f /usr/include/x86_64-linux-gnu/cblas.h ] && ! [ -f /usr/include/aarch64-linux-gnu/cblas.h ] && ! [ -f /usr/include/openblas/cblas.h ] \
-    && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    log "installing libopenblas-dev (for the native-cpu backend)"
-    (apt-get install -y -qq libopenblas-dev >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq libopenblas-dev >/dev/null 2>&1; }) \
-      || log "could not install libopenblas-dev; the native-cpu backend will be unavailable"
-  fi
-  bash scripts/build-native.sh || true
-fi
+# The addon itself: rebuilt when its sources changed since the install (stamp file).
+if [ -z "${YOTO_SKIP_NATIVE:-}" ]; then bash scripts/build-native.sh || true; fi
 
 # Chromium: only the browser test (test/browser) uses it, and it skips without it, so
 # this is best effort and never fails the setup.
