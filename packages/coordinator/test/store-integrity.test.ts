@@ -58,7 +58,8 @@ async function damagingProxy(damage: number): Promise<{ endpoint: string; damage
       const data = Buffer.concat(chunks);
       if (req.method === 'PUT' && data.length > 0 && damaged < damage) {
         damaged += 1;
-        data[data.length >> 1] ^= 0x01;
+        const at = data.length >> 1;
+        data[at] = (data[at] ?? 0) ^ 0x01;
       }
       const up = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
         res.writeHead(r.statusCode ?? 502, r.headers);
