@@ -15,7 +15,10 @@
 //      end, trained by a TrainWorker here, aggregated by an AggregateWorker in its own
 //      process (its wall time and peak RSS), then `yoto status` of it from a fresh
 //      process: the summary with the first page of runs, and every run.
-// Run: npm run bench -- orchestration [--n 416] [--concurrency 4] [--latency-jobs 2000] [--rate 200] [--workers 100] [--parts abcde] [--full-sweep 10000]
+//  With `--rounds R` (default 1), (a3) and (b) are measured R times, alternating, and
+//  the wrapper/(a3) ratio is reported per round and as the median (the machine's
+//  other load moves single runs by ±10%).
+// Run: npm run bench -- orchestration [--n 416] [--concurrency 4] [--latency-jobs 2000] [--rate 200] [--workers 100] [--parts abcde] [--rounds 1] [--full-sweep 10000]
 // Writes bench/results/orchestration.json.
 import { spawn } from 'node:child_process';
 import { subscribe } from 'node:diagnostics_channel';
@@ -49,6 +52,7 @@ const PARTS = (() => {
   return i >= 0 ? (process.argv[i + 1] ?? '') : 'abcde';
 })();
 const FULL_SWEEP = arg('full-sweep', 0);
+const ROUNDS = Math.max(1, arg('rounds', 1));
 const load = loadavg()[0] ?? 0;
 
 const quadSpec = (name: string, extra: Record<string, unknown>) => ({
@@ -203,7 +207,7 @@ async function rawBullmqTraining(durable: boolean) {
 }
 
 // (b) the same N through yoto.
-async function yotoWrapper() {
+async function yotoWrapper(round = 0) {
   const prefix = 'yoto';
   const sweeps = new SweepService({ redis: redis.url, store, prefix, log });
   const c = conn();
@@ -211,14 +215,14 @@ async function yotoWrapper() {
   const aggregate = new AggregateWorker({ redis: redis.url, store, log, prefix });
   await worker.waitUntilReady();
   // Warm-up (not timed): the training threads start and load their backend once per worker.
-  const warm = await sweeps.submit(quadSpec('warmup', { grid: { q1: [1], q2: [1] }, seeds: Array.from({ length: CONCURRENCY }, (_, i) => i) }));
+  const warm = await sweeps.submit(quadSpec(`warmup-${round}`, { grid: { q1: [1], q2: [1] }, seeds: Array.from({ length: CONCURRENCY }, (_, i) => i) }));
   await sweeps.waitForCompletion(warm.sweepId, { timeoutMs: 300_000 });
   const done = completions(worker.worker, N);
   for (const k of Object.keys(phaseTotals)) delete phaseTotals[k];
   phaseRuns = 0;
   resetS3Requests();
   const t0 = performance.now();
-  const res = await sweeps.submit(quadSpec('wrapper', { grid: { q1: GRID5, q2: GRID5 }, seeds: Array.from({ length: SEEDS }, (_, i) => i) }));
+  const res = await sweeps.submit(quadSpec(`wrapper-${round}`, { grid: { q1: GRID5, q2: GRID5 }, seeds: Array.from({ length: SEEDS }, (_, i) => i) }));
   const submitSeconds = secs(t0);
   await done;
   const seconds = secs(t0);
@@ -434,6 +438,20 @@ try {
     if (rawDurable) {
       result.ratioDurable = wrapper.jobsPerSecond / rawDurable.jobsPerSecond;
       console.log(`    wrapper / raw-with-training-and-artifacts throughput: ${(wrapper.jobsPerSecond / rawDurable.jobsPerSecond).toFixed(3)}`);
+    }
+    if (rawDurable && ROUNDS > 1) {
+      const rounds = [{ durable: rawDurable.jobsPerSecond, wrapper: wrapper.jobsPerSecond, phasesMsPerRun: wrapper.phasesMsPerRun }];
+      for (let r = 1; r < ROUNDS; r++) {
+        const d = await rawBullmqTraining(true);
+        const w = await yotoWrapper(r);
+        rounds.push({ durable: d.jobsPerSecond, wrapper: w.jobsPerSecond, phasesMsPerRun: w.phasesMsPerRun });
+        console.log(`    round ${r + 1}: (a3) ${d.jobsPerSecond.toFixed(1)} runs/s, (b) ${w.jobsPerSecond.toFixed(1)} runs/s, ratio ${(w.jobsPerSecond / d.jobsPerSecond).toFixed(3)}; per run ${JSON.stringify(w.phasesMsPerRun)}`);
+      }
+      const ratios = rounds.map((x) => x.wrapper / x.durable).sort((a, b) => a - b);
+      const median = ratios[Math.floor(ratios.length / 2)] ?? NaN;
+      result.rounds = rounds;
+      result.ratioDurableMedian = median;
+      console.log(`    wrapper / (a3) over ${ROUNDS} rounds: ${ratios.map((x) => x.toFixed(3)).join(', ')}; median ${median.toFixed(3)}`);
     }
   }
   if (PARTS.includes('c') || PARTS.includes('d')) {
