@@ -151,10 +151,12 @@ async function rawBullmq(): Promise<{ seconds: number; jobsPerSecond: number }> 
 // (a2) raw BullMQ whose processor trains the same quadratic runs in-process (no
 // thread, no S3, no progress); (a3) the same, storing the run's durable artifacts
 // (plain PUTs, result.json last). The wrapper's own cost is the gap between (a3) and (b).
-async function rawBullmqTraining(durable: boolean) {
+// Each round writes under a sweep id of its own, as (b) does: overwriting existing keys
+// is cheaper on the embedded S3 (no new directories), which would flatter (a3).
+async function rawBullmqTraining(durable: boolean, round = 0) {
   await selectBackend({ preferred: 'wasm' });
   const tf = getTf();
-  const plan = planSweep(parseSweepSpec(quadSpec(durable ? 'raw-durable' : 'raw-train', { grid: { q1: GRID5, q2: GRID5 }, seeds: Array.from({ length: SEEDS }, (_, i) => i) })));
+  const plan = planSweep(parseSweepSpec(quadSpec(durable ? `raw-durable-${round}` : 'raw-train', { grid: { q1: GRID5, q2: GRID5 }, seeds: Array.from({ length: SEEDS }, (_, i) => i) })));
   const prefix = durable ? 'rawdurable' : 'rawtrain';
   const c1 = conn();
   const c2 = conn();
@@ -442,7 +444,7 @@ try {
     if (rawDurable && ROUNDS > 1) {
       const rounds = [{ durable: rawDurable.jobsPerSecond, wrapper: wrapper.jobsPerSecond, phasesMsPerRun: wrapper.phasesMsPerRun }];
       for (let r = 1; r < ROUNDS; r++) {
-        const d = await rawBullmqTraining(true);
+        const d = await rawBullmqTraining(true, r);
         const w = await yotoWrapper(r);
         rounds.push({ durable: d.jobsPerSecond, wrapper: w.jobsPerSecond, phasesMsPerRun: w.phasesMsPerRun });
         console.log(`    round ${r + 1}: (a3) ${d.jobsPerSecond.toFixed(1)} runs/s, (b) ${w.jobsPerSecond.toFixed(1)} runs/s, ratio ${(w.jobsPerSecond / d.jobsPerSecond).toFixed(3)}; per run ${JSON.stringify(w.phasesMsPerRun)}`);
