@@ -7,7 +7,8 @@
  * pins that down, because it is why the ETag comparison exists. The others put a proxy
  * between the store and s3rver that damages PUT bodies on the way, and switch the
  * store's client to the SDK's default checksums (aws-chunked framing, which s3rver
- * stores verbatim), and check that neither gets past `verify`.
+ * stores verbatim), and check that neither gets past `verify`; a multipart upload,
+ * whose ETag is not a body MD5, is confirmed by HEAD.
  */
 import { createHash } from 'node:crypto';
 import { createServer, request, type Server } from 'node:http';
@@ -156,5 +157,20 @@ test("the SDK's aws-chunked framing, stored verbatim by s3rver, is caught by ver
     );
   } finally {
     framing.destroy();
+  }
+});
+
+test('a verified multipart upload is checked by HEAD (size and whole-body sha256)', async () => {
+  const proxy = await damagingProxy(0);
+  const store = new ObjectStore({ ...s3.s3.s3Config(), endpoint: proxy.endpoint }, undefined, { multipartThreshold: 1024, partSize: 5 * 1024 * 1024 });
+  try {
+    const big = Buffer.alloc(11 * 1024 * 1024, 7);
+    const o = await store.put('integrity/multipart.bin', big, { verify: true });
+    assert.equal(o.sha256, sha256Hex(big));
+    assert.equal(proxy.requests.at(-1), 'HEAD', 'confirmed by HEAD after the parts');
+    assert.ok(proxy.requests.filter((m) => m === 'PUT').length >= 2, 'went up in parts');
+  } finally {
+    store.close();
+    await proxy.close();
   }
 });
