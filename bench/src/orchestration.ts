@@ -1,6 +1,9 @@
 // The orchestration's own cost, in one run on a private redis-server and embedded S3:
 //  (a) raw BullMQ: add N tiny jobs (addBulk) and process them (no-op processor);
 //  (a2) raw BullMQ whose processor runs the same quadratic training in-process;
+//  (a3) as (a2), and the processor also stores the same durable artifacts a yoto run
+//       does (final model state, eval.json, metrics.jsonl, then result.json), one
+//       plain PUT each, no verification: what a hand-written durable worker costs;
 //  (b) the same N through yoto: SweepService.submit of a quadratic sweep at 1 step,
 //      trained by a TrainWorker (training threads, checkpoints/artifacts to S3,
 //      verified results), with the same concurrency; plus the aggregate;
@@ -12,9 +15,13 @@
 //      end, trained by a TrainWorker here, aggregated by an AggregateWorker in its own
 //      process (its wall time and peak RSS), then `yoto status` of it from a fresh
 //      process: the summary with the first page of runs, and every run.
-// Run: npm run bench -- orchestration [--n 416] [--concurrency 4] [--latency-jobs 2000] [--rate 200] [--workers 100] [--parts abcde] [--full-sweep 10000]
+//  With `--rounds R` (default 1), (a3) and (b) are measured R times, alternating, and
+//  the wrapper/(a3) ratio is reported per round and as the median (the machine's
+//  other load moves single runs by ±10%).
+// Run: npm run bench -- orchestration [--n 416] [--concurrency 4] [--latency-jobs 2000] [--rate 200] [--workers 100] [--parts abcde] [--rounds 1] [--full-sweep 10000]
 // Writes bench/results/orchestration.json.
 import { spawn } from 'node:child_process';
+import { subscribe } from 'node:diagnostics_channel';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -24,8 +31,8 @@ import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createLogger, createRedis, ObjectStore, QUEUE_SETTINGS } from '@yoto/runtime';
 import { AggregateWorker, startEmbeddedS3, startRedisServer, SweepService } from '@yoto/coordinator';
-import { getTf, loadDataset, LossConditionalTrainer, selectBackend, TrainWorker } from '@yoto/worker';
-import { QUEUES, parseSweepSpec, planSweep, type RunPayload } from '@yoto/shared';
+import { getTf, loadDataset, LossConditionalTrainer, selectBackend, serializeState, TrainWorker } from '@yoto/worker';
+import { QUEUES, parseSweepSpec, planSweep, s3Keys, type RunPayload } from '@yoto/shared';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const here = dirname(fileURLToPath(import.meta.url));
@@ -45,6 +52,7 @@ const PARTS = (() => {
   return i >= 0 ? (process.argv[i + 1] ?? '') : 'abcde';
 })();
 const FULL_SWEEP = arg('full-sweep', 0);
+const ROUNDS = Math.max(1, arg('rounds', 1));
 const load = loadavg()[0] ?? 0;
 
 const quadSpec = (name: string, extra: Record<string, unknown>) => ({
@@ -76,6 +84,30 @@ const log = createLogger({
       if (level >= 50) method.apply(this, args);
     },
   },
+});
+/**
+ * Requests the embedded S3 server (the only HTTP server in this process) answered, by
+ * method, and their summed server-side latency; reset before a timed part.
+ */
+const s3Requests = { byMethod: {} as Record<string, number>, total: 0, latencyMs: 0 };
+const requestStart = new WeakMap<object, number>();
+subscribe('http.server.request.start', (m) => {
+  const { request } = m as { request: { method?: string } };
+  const method = request.method ?? '?';
+  s3Requests.byMethod[method] = (s3Requests.byMethod[method] ?? 0) + 1;
+  s3Requests.total += 1;
+  requestStart.set(request, performance.now());
+});
+subscribe('http.server.response.finish', (m) => {
+  const { request } = m as { request: object };
+  const t = requestStart.get(request);
+  if (t !== undefined) s3Requests.latencyMs += performance.now() - t;
+});
+const resetS3Requests = () => Object.assign(s3Requests, { byMethod: {}, total: 0, latencyMs: 0 });
+const s3RequestStats = (runs: number) => ({
+  s3RequestsPerRun: s3Requests.total / runs,
+  s3RequestsByMethod: { ...s3Requests.byMethod },
+  s3MeanLatencyMs: s3Requests.total ? s3Requests.latencyMs / s3Requests.total : 0,
 });
 const redis = await startRedisServer({ dir: join(dir, 'redis') });
 const s3 = await startEmbeddedS3({ dir: join(dir, 's3'), bucket: 'bench' });
@@ -117,23 +149,44 @@ async function rawBullmq(): Promise<{ seconds: number; jobsPerSecond: number }> 
 }
 
 // (a2) raw BullMQ whose processor trains the same quadratic runs in-process (no
-// thread, no S3, no progress): the wrapper's own cost is the gap between (a2) and (b).
-async function rawBullmqTraining(): Promise<{ seconds: number; jobsPerSecond: number }> {
+// thread, no S3, no progress); (a3) the same, storing the run's durable artifacts
+// (plain PUTs, result.json last). The wrapper's own cost is the gap between (a3) and (b).
+// Each round writes under a sweep id of its own, as (b) does: overwriting existing keys
+// is cheaper on the embedded S3 (no new directories), which would flatter (a3).
+async function rawBullmqTraining(durable: boolean, round = 0) {
   await selectBackend({ preferred: 'wasm' });
   const tf = getTf();
-  const plan = planSweep(parseSweepSpec(quadSpec('raw-train', { grid: { q1: GRID5, q2: GRID5 }, seeds: Array.from({ length: SEEDS }, (_, i) => i) })));
-  const prefix = 'rawtrain';
+  const plan = planSweep(parseSweepSpec(quadSpec(durable ? `raw-durable-${round}` : 'raw-train', { grid: { q1: GRID5, q2: GRID5 }, seeds: Array.from({ length: SEEDS }, (_, i) => i) })));
+  const prefix = durable ? 'rawdurable' : 'rawtrain';
   const c1 = conn();
   const c2 = conn();
-  const q = new Queue('rawtrain', { connection: c1, prefix });
+  let puts = 0;
+  const put = (key: string, body: Uint8Array | string, contentType?: string) => {
+    puts += 1;
+    return store.put(key, body, contentType ? { contentType } : {});
+  };
+  const q = new Queue(prefix, { connection: c1, prefix });
   const w = new Worker(
-    'rawtrain',
+    prefix,
     async (job: Job) => {
       const payload = job.data as RunPayload;
+      const { sweepId, runId } = payload;
       const trainer = new LossConditionalTrainer({ payload, tf, dataset: await loadDataset(payload.dataset) });
       try {
-        await trainer.train();
-        return { evals: await trainer.evaluate() };
+        const metrics: string[] = [];
+        const summary = await trainer.train({ onProgress: (p) => void metrics.push(JSON.stringify({ step: p.step, loss: p.loss, terms: p.terms, lr: p.lr, examplesPerSecond: p.examplesPerSecond, time: new Date().toISOString() })) });
+        const evals = await trainer.evaluate();
+        if (!durable) return { evals };
+        const files = serializeState(await trainer.exportState()).files;
+        const finalDir = s3Keys.finalDir(sweepId, runId);
+        await Promise.all([
+          ...Object.entries(files).map(([name, data]) => put(finalDir + name, data)),
+          put(s3Keys.finalEval(sweepId, runId), JSON.stringify({ runId, kind: payload.kind, fixedLambda: payload.fixedLambda, evals }, null, 2), 'application/json'),
+          put(s3Keys.metrics(sweepId, runId), metrics.map((l) => l + '\n').join(''), 'application/x-ndjson'),
+        ]);
+        const result = { version: 1, sweepId, runId, kind: payload.kind, steps: summary.step, evals, finalTrain: summary.finalTrain, finishedAt: new Date().toISOString() };
+        await put(s3Keys.finalResult(sweepId, runId), JSON.stringify(result, null, 2), 'application/json');
+        return result;
       } finally {
         trainer.dispose();
       }
@@ -141,20 +194,22 @@ async function rawBullmqTraining(): Promise<{ seconds: number; jobsPerSecond: nu
     { connection: c2, prefix, concurrency: CONCURRENCY, autorun: false, ...QUEUE_SETTINGS },
   );
   const done = completions(w, N);
+  resetS3Requests();
   const t0 = performance.now();
   void w.run();
   await q.addBulk(plan.runs.map((run) => ({ name: 'train', data: run, opts: { removeOnComplete: false } })));
   await done;
   const seconds = secs(t0);
+  const requests = s3RequestStats(N);
   await w.close();
   await q.close();
   c1.disconnect();
   c2.disconnect();
-  return { seconds, jobsPerSecond: N / seconds };
+  return { seconds, jobsPerSecond: N / seconds, putsPerRun: puts / N, ...requests };
 }
 
 // (b) the same N through yoto.
-async function yotoWrapper() {
+async function yotoWrapper(round = 0) {
   const prefix = 'yoto';
   const sweeps = new SweepService({ redis: redis.url, store, prefix, log });
   const c = conn();
@@ -162,16 +217,19 @@ async function yotoWrapper() {
   const aggregate = new AggregateWorker({ redis: redis.url, store, log, prefix });
   await worker.waitUntilReady();
   // Warm-up (not timed): the training threads start and load their backend once per worker.
-  const warm = await sweeps.submit(quadSpec('warmup', { grid: { q1: [1], q2: [1] }, seeds: Array.from({ length: CONCURRENCY }, (_, i) => i) }));
+  const warm = await sweeps.submit(quadSpec(`warmup-${round}`, { grid: { q1: [1], q2: [1] }, seeds: Array.from({ length: CONCURRENCY }, (_, i) => i) }));
   await sweeps.waitForCompletion(warm.sweepId, { timeoutMs: 300_000 });
   const done = completions(worker.worker, N);
   for (const k of Object.keys(phaseTotals)) delete phaseTotals[k];
   phaseRuns = 0;
+  resetS3Requests();
   const t0 = performance.now();
-  const res = await sweeps.submit(quadSpec('wrapper', { grid: { q1: GRID5, q2: GRID5 }, seeds: Array.from({ length: SEEDS }, (_, i) => i) }));
+  const res = await sweeps.submit(quadSpec(`wrapper-${round}`, { grid: { q1: GRID5, q2: GRID5 }, seeds: Array.from({ length: SEEDS }, (_, i) => i) }));
   const submitSeconds = secs(t0);
   await done;
   const seconds = secs(t0);
+  // Submit's own requests (spec, plan, the fresh check) are included: 3 for the sweep.
+  const requests = s3RequestStats(N);
   const detail = await sweeps.waitForCompletion(res.sweepId, { timeoutMs: 600_000 });
   const withAggregate = secs(t0);
   if (detail.status !== 'completed') console.error(`sweep ${detail.status}: aggregate ${detail.aggregate.failedReason}; runs: ${JSON.stringify(detail.runs.filter((r) => r.failedReason).slice(0, 3).map((r) => [r.runId, r.failedReason]))}`);
@@ -181,7 +239,7 @@ async function yotoWrapper() {
   await sweeps.close();
   c.disconnect();
   const phasesMsPerRun = Object.fromEntries(Object.entries(phaseTotals).map(([k, v]) => [k, +(v / Math.max(1, phaseRuns)).toFixed(1)]));
-  return { phasesMsPerRun, runs: res.runs, status: detail.status, submitSeconds, seconds, jobsPerSecond: N / seconds, withAggregateSeconds: withAggregate, reportRows: report?.rows.length ?? 0 };
+  return { phasesMsPerRun, ...requests, runs: res.runs, status: detail.status, submitSeconds, seconds, jobsPerSecond: N / seconds, withAggregateSeconds: withAggregate, reportRows: report?.rows.length ?? 0 };
 }
 
 // (c) + (d) the 10k submit, coordinator in its own process.
@@ -353,16 +411,24 @@ try {
     console.log(`(a) raw BullMQ: ${N} tiny jobs in ${raw.seconds.toFixed(2)} s = ${raw.jobsPerSecond.toFixed(0)} jobs/s`);
   }
   let rawTrain: Awaited<ReturnType<typeof rawBullmqTraining>> | null = null;
+  let rawDurable: Awaited<ReturnType<typeof rawBullmqTraining>> | null = null;
   if (PARTS.includes('a')) {
-    rawTrain = await rawBullmqTraining();
+    rawTrain = await rawBullmqTraining(false);
     result.rawTraining = rawTrain;
     console.log(`(a2) raw BullMQ + the same training in-process (no S3, no thread): ${rawTrain.seconds.toFixed(2)} s = ${rawTrain.jobsPerSecond.toFixed(1)} runs/s`);
+    rawDurable = await rawBullmqTraining(true);
+    result.rawDurable = rawDurable;
+    console.log(`(a3) raw BullMQ + the same training + the same artifacts to S3 (${rawDurable.putsPerRun} plain PUTs per run, mean S3 latency ${rawDurable.s3MeanLatencyMs.toFixed(1)} ms): ${rawDurable.seconds.toFixed(2)} s = ${rawDurable.jobsPerSecond.toFixed(1)} runs/s`);
+    // Wall time the artifacts add per run, and per request, at this concurrency.
+    const extraMs = 1000 / rawDurable.jobsPerSecond - 1000 / rawTrain.jobsPerSecond;
+    result.durableCost = { msPerRun: extraMs, msPerPut: extraMs / rawDurable.putsPerRun };
+    console.log(`    S3 artifacts add ${extraMs.toFixed(2)} ms of wall time per run = ${(extraMs / rawDurable.putsPerRun).toFixed(2)} ms per PUT (vs ${(1000 / (raw?.jobsPerSecond ?? NaN)).toFixed(2)} ms per no-op job)`);
   }
   if (PARTS.includes('b')) {
     const wrapper = await yotoWrapper();
     result.wrapper = wrapper;
     console.log(`(b) yoto wrapper: ${wrapper.runs} quadratic runs (1 step) in ${wrapper.seconds.toFixed(2)} s = ${wrapper.jobsPerSecond.toFixed(1)} runs/s (submit ${wrapper.submitSeconds.toFixed(2)} s; with aggregate ${wrapper.withAggregateSeconds.toFixed(2)} s, ${wrapper.status})`);
-    console.log(`    per run (ms, mean of ${N}): ${JSON.stringify(wrapper.phasesMsPerRun)}`);
+    console.log(`    per run (ms, mean of ${N}): ${JSON.stringify(wrapper.phasesMsPerRun)}; S3 requests per run ${wrapper.s3RequestsPerRun.toFixed(2)} (${JSON.stringify(wrapper.s3RequestsByMethod)}, mean latency ${wrapper.s3MeanLatencyMs.toFixed(1)} ms)`);
     if (raw) {
       result.ratio = wrapper.jobsPerSecond / raw.jobsPerSecond;
       console.log(`    wrapper / raw throughput: ${(wrapper.jobsPerSecond / raw.jobsPerSecond).toFixed(3)}`);
@@ -370,6 +436,24 @@ try {
     if (rawTrain) {
       result.ratioTraining = wrapper.jobsPerSecond / rawTrain.jobsPerSecond;
       console.log(`    wrapper / raw-with-training throughput: ${(wrapper.jobsPerSecond / rawTrain.jobsPerSecond).toFixed(3)}`);
+    }
+    if (rawDurable) {
+      result.ratioDurable = wrapper.jobsPerSecond / rawDurable.jobsPerSecond;
+      console.log(`    wrapper / raw-with-training-and-artifacts throughput: ${(wrapper.jobsPerSecond / rawDurable.jobsPerSecond).toFixed(3)}`);
+    }
+    if (rawDurable && ROUNDS > 1) {
+      const rounds = [{ durable: rawDurable.jobsPerSecond, wrapper: wrapper.jobsPerSecond, phasesMsPerRun: wrapper.phasesMsPerRun }];
+      for (let r = 1; r < ROUNDS; r++) {
+        const d = await rawBullmqTraining(true, r);
+        const w = await yotoWrapper(r);
+        rounds.push({ durable: d.jobsPerSecond, wrapper: w.jobsPerSecond, phasesMsPerRun: w.phasesMsPerRun });
+        console.log(`    round ${r + 1}: (a3) ${d.jobsPerSecond.toFixed(1)} runs/s, (b) ${w.jobsPerSecond.toFixed(1)} runs/s, ratio ${(w.jobsPerSecond / d.jobsPerSecond).toFixed(3)}; per run ${JSON.stringify(w.phasesMsPerRun)}`);
+      }
+      const ratios = rounds.map((x) => x.wrapper / x.durable).sort((a, b) => a - b);
+      const median = ratios[Math.floor(ratios.length / 2)] ?? NaN;
+      result.rounds = rounds;
+      result.ratioDurableMedian = median;
+      console.log(`    wrapper / (a3) over ${ROUNDS} rounds: ${ratios.map((x) => x.toFixed(3)).join(', ')}; median ${median.toFixed(3)}`);
     }
   }
   if (PARTS.includes('c') || PARTS.includes('d')) {

@@ -3,7 +3,9 @@
  * the real engine (wasm): a graceful stop hands the run back without burning an
  * attempt and the next worker resumes it; a diverging run fails once with a clear
  * reason; a redelivered finished run returns its stored result; pause parks a running
- * run and resume finishes it; cancel stops a running run without a retry.
+ * run and resume finishes it; cancel stops a running run without a retry; in a sweep
+ * marked fresh, a run's first start skips the S3 look-ups but a hand-back or a
+ * redelivery still does them.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,7 +29,7 @@ let queue: Queue<RunPayload, RunResult>;
 const prefix = 'rr';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function payload(name: string, train: Record<string, number> = {}): RunPayload {
+function payload(name: string, train: Record<string, number> = {}, kind: RunPayload['kind'] = 'yoto'): RunPayload {
   const plan = planSweep(
     parseSweepSpec({
       name,
@@ -39,7 +41,7 @@ function payload(name: string, train: Record<string, number> = {}): RunPayload {
       train: { steps: 60, batchSize: 16, lr: 0.001, checkpointEvery: 5, checkpointSeconds: 0, evalBatchSize: 32, ...train },
     }),
   );
-  return plan.runs.find((r) => r.kind === 'yoto') as RunPayload;
+  return plan.runs.find((r) => r.kind === kind) as RunPayload;
 }
 
 // Every worker a test starts, so `after` can close the ones a failed test left running.
@@ -174,6 +176,44 @@ describe('train worker recovery', { timeout: 300_000 }, () => {
       assert.ok((await pointerStep(c)) < 400);
     } finally {
       await w.close();
+    }
+  });
+
+  test('fresh sweep: a first start skips the look-ups; a hand-back resumes from its checkpoint; a redelivery returns the stored result', async () => {
+    const p = payload('rr-fresh');
+    const other = payload('rr-fresh', {}, 'baseline');
+    await client.hset(redisKeys.sweep(p.sweepId), { status: 'queued', fresh: '1' });
+    // A result the first start must not even look at: the mark says nothing is stored (a
+    // lie planted here to see the look-up skipped; the coordinator never marks such a sweep).
+    const planted = { sweepId: other.sweepId, runId: other.runId, finishedAt: '2000-01-01T00:00:00.000Z' };
+    const job = await add(p);
+    const a = worker('rr-fresh-a');
+    await until('a checkpoint', async () => (await pointerStep(p)) >= 10);
+    await a.close();
+    const handedBackAt = await pointerStep(p);
+    const b = worker('rr-fresh-b');
+    try {
+      const done = await until('completion', async () => ((await queue.getJobState(job.id!)) === 'completed' ? queue.getJob(job.id!) : null));
+      assert.equal(done!.returnvalue.steps, 60);
+      assert.equal(done!.returnvalue.resumedFromStep, handedBackAt, 'the second start looked up the checkpoint');
+
+      await store.putJson(s3Keys.finalResult(other.sweepId, other.runId), { ...done!.returnvalue, ...planted, kind: 'baseline' });
+      const first = await add(other);
+      const trained = await until('completion', async () => ((await queue.getJobState(first.id!)) === 'completed' ? queue.getJob(first.id!) : null));
+      assert.notEqual(trained!.returnvalue.finishedAt, planted.finishedAt, 'trained: the first start did not look up result.json');
+      assert.equal(trained!.returnvalue.resumedFromStep, null);
+
+      // Delivered again (attemptsStarted 2): the stored result, not a second training.
+      const stored = trained!.returnvalue;
+      await trained!.retry('completed');
+      const again = await until('redelivery', async () => {
+        if ((await queue.getJobState(first.id!)) !== 'completed') return null;
+        const j = await queue.getJob(first.id!);
+        return j?.attemptsStarted === 2 ? j : null;
+      });
+      assert.deepEqual(again!.returnvalue, stored);
+    } finally {
+      await b.close();
     }
   });
 });

@@ -137,6 +137,7 @@ describe('SweepService.submit (real redis-server + s3rver)', () => {
     });
     const h = await client.hgetall(redisKeys.sweep(sweepId));
     assert.equal(h.status, 'failed-to-enqueue');
+    assert.equal(h.fresh, '1', 'created by this submit with nothing stored');
     assert.ok(h.error && h.error.length > 0);
     assert.ok(await s3.store.head(s3Keys.plan(sweepId)), 'plan was stored before the enqueue');
 
@@ -149,6 +150,31 @@ describe('SweepService.submit (real redis-server + s3rver)', () => {
     const h2 = await client.hgetall(redisKeys.sweep(sweepId));
     assert.equal(h2.status, 'queued');
     assert.equal(h2.error, undefined);
+    assert.equal(h2.fresh, undefined, 'a re-enqueue clears the fresh mark');
+  });
+
+  test('fresh: set when a submit creates the sweep with nothing stored under its runs; not after Redis lost a sweep whose runs stored artifacts', async () => {
+    const prefix = `t-${uniq()}`;
+    const spec = smallSpec(`fresh-${uniq()}`);
+    const res = await service(prefix).submit(spec);
+    assert.equal(res.created, true);
+    assert.equal(await client.hget(redisKeys.sweep(res.sweepId), 'fresh'), '1');
+
+    // A run stores its curve; then Redis loses everything about the sweep.
+    const run = res.plan.runs[0]!;
+    await s3.store.put(s3Keys.metrics(res.sweepId, run.runId), '{"step":1}\n');
+    for (const name of [QUEUES.train, QUEUES.aggregate]) {
+      const q = new Queue(name, { connection: client, prefix });
+      await q.obliterate({ force: true });
+      await q.close();
+    }
+    await client.del(redisKeys.sweep(res.sweepId));
+
+    const again = await service(prefix).submit(spec);
+    assert.equal(again.created, true, 'enqueued again');
+    const h = await client.hgetall(redisKeys.sweep(res.sweepId));
+    assert.equal(h.status, 'queued');
+    assert.equal(h.fresh, undefined, 'its runs must look up what they stored');
   });
 
   test('cancel removes the aggregate and every waiting run, and marks the sweep cancelled', async () => {

@@ -9,6 +9,16 @@
  * (@aws-sdk/lib-storage `Upload`: parts in parallel, each retried on its own, an
  * aborted upload cleaned up); the sha256 metadata is the digest of the whole body,
  * exactly as for a single PUT, so readers cannot tell the two apart.
+ *
+ * Integrity on write: a single PUT carries Content-MD5, which AWS S3 and MinIO check
+ * (a body damaged on the way is refused with BadDigest, a transient STORE_ERROR here).
+ * The embedded s3rver does not check it, but answers with the MD5 of the bytes it
+ * stored as the ETag; `put(..., { verify: true })` compares that ETag with the MD5 of
+ * the body sent, so a confirmed write costs no extra request. Only when the ETag is
+ * not that MD5 (s3rver storing the SDK's aws-chunked framing verbatim, a corrupted
+ * body, or a server whose ETags are not MD5s, e.g. SSE-KMS) is the object read back
+ * and its bytes compared; a multipart upload (its ETag is not a body MD5) is checked
+ * by HEAD (size and sha256 metadata).
  */
 import { createHash } from 'node:crypto';
 import {
@@ -37,6 +47,13 @@ export interface PutOptions {
   contentType?: string;
   /** Bytes sent so far, of `total`; called as parts complete (multipart) or once at the end. */
   onProgress?: (sent: number, total: number) => void;
+  /**
+   * Return only once the store provably holds exactly these bytes (see the header):
+   * by the PUT's ETag when it is the body's MD5, else by reading the object back. A
+   * mismatch throws a STORE_ERROR (transient: writing again is the remedy).
+   * @defaultValue false
+   */
+  verify?: boolean;
 }
 
 export interface ObjectStoreOptions {
@@ -52,6 +69,11 @@ export const MULTIPART_THRESHOLD = 16 * 1024 * 1024;
 
 export function sha256Hex(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/** An ETag header as the bare lower-case value (quotes stripped); '' when absent. */
+function bareEtag(etag: string | undefined): string {
+  return (etag ?? '').replace(/^(W\/)?"|"$/g, '').toLowerCase();
 }
 
 function errName(err: unknown): string {
@@ -132,8 +154,11 @@ export class ObjectStore {
       ContentType: opts.contentType ?? 'application/octet-stream',
       Metadata: { sha256 },
     };
+    const multipart = data.byteLength >= this.multipart.multipartThreshold;
+    let etag: string | undefined;
+    const md5 = multipart ? null : createHash('md5').update(data).digest();
     try {
-      if (data.byteLength >= this.multipart.multipartThreshold) {
+      if (multipart) {
         const upload = new Upload({
           client: this.client,
           params,
@@ -144,17 +169,50 @@ export class ObjectStore {
         if (opts.onProgress) upload.on('httpUploadProgress', (p) => opts.onProgress?.(p.loaded ?? 0, data.byteLength));
         await upload.done();
       } else {
-        await this.client.send(new PutObjectCommand({ ...params, ContentLength: data.byteLength }));
+        const out = await this.client.send(new PutObjectCommand({ ...params, ContentLength: data.byteLength, ...(md5 ? { ContentMD5: md5.toString('base64') } : {}) }));
+        etag = out.ETag;
       }
     } catch (err) {
-      this.fail(data.byteLength >= this.multipart.multipartThreshold ? 'multipart upload' : 'PutObject', key, err);
+      this.fail(multipart ? 'multipart upload' : 'PutObject', key, err);
     }
+    const stored = { key, size: data.byteLength, sha256 };
+    if (opts.verify && (!md5 || bareEtag(etag) !== md5.toString('hex'))) await this.confirmStored(stored, multipart);
     opts.onProgress?.(data.byteLength, data.byteLength);
-    return { key, size: data.byteLength, sha256 };
+    return stored;
   }
 
-  async putJson(key: string, value: unknown): Promise<StoredObject> {
-    return this.put(key, JSON.stringify(value, null, 2), { contentType: 'application/json' });
+  /**
+   * Checks that the store holds the object just written: its bytes (read back and
+   * hashed) after a single PUT whose ETag did not prove it, its size and sha256
+   * metadata after a multipart upload.
+   */
+  private async confirmStored(o: StoredObject, multipart: boolean): Promise<void> {
+    let size: number;
+    let sha256: string | undefined;
+    if (multipart) {
+      const head = await this.head(o.key);
+      if (!head) throw new YotoError('STORE_ERROR', `${o.key} is not in the store after upload`);
+      ({ size, sha256 } = head);
+    } else {
+      let bytes: Uint8Array;
+      try {
+        const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.fullKey(o.key) }));
+        bytes = await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
+      } catch (err) {
+        // Not found right after a successful PUT is a store fault, worth writing again.
+        if (isNotFound(err)) throw new YotoError('STORE_ERROR', `${o.key} is not in the store after upload`, { cause: err });
+        this.fail('GetObject', o.key, err);
+      }
+      size = bytes.byteLength;
+      sha256 = sha256Hex(bytes);
+    }
+    if (size !== o.size || sha256 !== o.sha256) {
+      throw new YotoError('STORE_ERROR', `${o.key} reads back as ${size} bytes / sha256 ${sha256?.slice(0, 12) ?? 'none'}…, wrote ${o.size} / ${o.sha256.slice(0, 12)}…`);
+    }
+  }
+
+  async putJson(key: string, value: unknown, opts: Pick<PutOptions, 'verify'> = {}): Promise<StoredObject> {
+    return this.put(key, JSON.stringify(value, null, 2), { ...opts, contentType: 'application/json' });
   }
 
   /**
@@ -228,7 +286,16 @@ export class ObjectStore {
     }
   }
 
-  /** Every object under `prefix` (relative to the store's prefix), in key order. */
+  /** Whether any object exists under `prefix` (one listing request of one key). */
+  async anyUnder(prefix: string): Promise<boolean> {
+    try {
+      const out = await this.client.send(new ListObjectsCommand({ Bucket: this.bucket, Prefix: this.fullKey(prefix), MaxKeys: 1 }));
+      return (out.Contents?.length ?? 0) > 0;
+    } catch (err) {
+      this.fail('ListObjects', prefix, err);
+    }
+  }
+
   /**
    * Every object under `prefix`. ListObjects (v1), paged by marker: the embedded
    * s3rver (3.7) signs v2 continuation tokens with DES, which OpenSSL 3 (Node ≥ 17)

@@ -5,8 +5,11 @@
  * Redis (besides BullMQ's own `bull:<queue>:*` keys):
  *   yoto:sweeps                 ZSET  sweepId -> created (ms since epoch)
  *   yoto:sweep:<sweepId>        HASH  name, problem, status, created, totalRuns,
- *                                     aggregateJobId, specKey, planKey, reportKey, error
- *                                     (train workers poll `status` for paused / cancelled)
+ *                                     aggregateJobId, specKey, planKey, reportKey, error,
+ *                                     fresh (train workers poll `status` for paused / cancelled;
+ *                                     `fresh` "1": at submit nothing was stored under the
+ *                                     sweep's runs/, so a run's first start skips its S3
+ *                                     look-ups; removed by any later (re-)enqueue)
  *   yoto:sweep:<sweepId>:probe:<runId>  LIST  a baseline's probe curve for gap-driven YOTO
  *                                     runs: JSON `{"step","fraction","loss"}` per probe,
  *                                     appended as it trains (a resumed run may append a

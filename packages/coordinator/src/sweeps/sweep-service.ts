@@ -233,6 +233,11 @@ export class SweepService {
     const claimed = await this.redis.hsetnx(key, 'created', String(now));
     if (!claimed && !(await this.needsEnqueue(sweepId))) return result(false);
     const created = claimed ? now : Number((await this.redis.hget(key, 'created')) ?? now);
+    // Fresh: this submit created the sweep and nothing is stored for any of its runs, so
+    // a run's first start has nothing to look up in S3 (train-job.ts). Any other
+    // (re-)enqueue clears the mark: its runs may have stored results or checkpoints
+    // (a sweep resubmitted after Redis lost it, a retried enqueue).
+    const fresh = claimed && !(await this.opts.store.anyUnder(s3Keys.sweep(sweepId) + 'runs/'));
     await this.redis
       .multi()
       .hset(key, {
@@ -243,8 +248,9 @@ export class SweepService {
         aggregateJobId: jobIds.aggregate(sweepId),
         specKey,
         planKey,
+        ...(fresh ? { fresh: '1' } : {}),
       })
-      .hdel(key, 'error', 'reportKey')
+      .hdel(key, 'error', 'reportKey', ...(fresh ? [] : ['fresh']))
       .zadd(redisKeys.sweeps, created, sweepId)
       .exec();
 

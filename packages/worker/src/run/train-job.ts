@@ -2,8 +2,16 @@
  * One train job, from payload to stored result, on the main thread: resume from the
  * latest checkpoint, drive the training thread, store checkpoints as they come, and
  * upload the final artifacts before returning. `final/result.json` is written last,
- * after every other final object has been read back (size and sha256) from the store;
- * a redelivered job that finds it returns the stored result instead of training.
+ * after the store has confirmed every other final object (ObjectStore `verify`: the
+ * PUT's ETag is the body's MD5, or the object is read back and compared); a
+ * redelivered job that finds it returns the stored result instead of training.
+ *
+ * Start-up look-ups (result.json, the checkpoint pointer) are skipped only when
+ * nothing can be stored for the run yet: its sweep was submitted `fresh` (the
+ * coordinator found nothing under the sweep's runs/ and no earlier job of it ran) and
+ * this job is starting for the first time (BullMQ attemptsStarted 1, never stalled,
+ * no attempt made). Every retry, stall recovery, hand-back (SIGTERM, pause) and
+ * resubmission does the look-ups.
  *
  * Every store write waits out outages (withStoreRetry, ≈2 min) before failing the
  * attempt: a checkpoint or a final upload is never dropped because S3 blinked.
@@ -30,7 +38,7 @@ import {
   type RunProgress,
   type RunResult,
 } from '@yoto/shared';
-import { withStoreRetry, type Logger, type ObjectStore, type StoredObject, type StoreRetryOptions } from '@yoto/runtime';
+import { withStoreRetry, type Logger, type ObjectStore, type StoreRetryOptions } from '@yoto/runtime';
 import type { BackendPreference } from '../backend/index.ts';
 import { CheckpointStore } from '../storage/checkpoint-store.ts';
 import type { FromThread, ReadyMessage } from './protocol.ts';
@@ -50,11 +58,12 @@ export interface TrainJobContext {
   /** Minimum milliseconds between progress updates to Redis. @defaultValue 1000 */
   progressIntervalMs?: number;
   /**
-   * Reads the sweep's stored status (`yoto:sweep:<id>` field `status`), polled at
-   * start and at most every `controlIntervalMs` while training, so that pause and
-   * cancel reach running jobs. @defaultValue never paused or cancelled
+   * Reads the sweep's stored status and fresh mark (`yoto:sweep:<id>` fields `status`
+   * and `fresh`), at start and at most every `controlIntervalMs` while training, so
+   * that pause and cancel reach running jobs. @defaultValue never paused or
+   * cancelled, never fresh
    */
-  sweepStatus?: (sweepId: string) => Promise<string | null>;
+  sweepState?: (sweepId: string) => Promise<SweepState>;
   /** @defaultValue 2000 */
   controlIntervalMs?: number;
   /** How long store writes wait out an outage. @defaultValue withStoreRetry's (≈2 min) */
@@ -76,6 +85,13 @@ export interface TrainJobContext {
  * promote pass.
  */
 export const PARK_MS = 60_000;
+
+/** What a train job reads of its sweep's record. */
+export interface SweepState {
+  status: string | null;
+  /** Set at submit when nothing was stored for any of the sweep's runs (layout.ts). */
+  fresh: boolean;
+}
 
 type StopReason = 'shutdown' | 'paused' | 'cancelled';
 
@@ -111,13 +127,13 @@ async function readMetrics(store: ObjectStore, key: string, upToStep: number): P
 
 const metricsText = (lines: MetricLine[]) => lines.map((l) => JSON.stringify(l)).join('\n') + (lines.length ? '\n' : '');
 
-/** Reads a final object back and checks it is the one written (size and sha256). */
-async function verifyStored(store: ObjectStore, o: StoredObject): Promise<void> {
-  const head = await store.head(o.key);
-  if (!head) throw new YotoError('STORE_ERROR', `final artifact ${o.key} is not in the store after upload`);
-  if (head.size !== o.size || head.sha256 !== o.sha256) {
-    throw new YotoError('STORE_ERROR', `final artifact ${o.key} reads back as ${head.size} bytes / sha256 ${head.sha256?.slice(0, 12) ?? 'none'}…, wrote ${o.size} / ${o.sha256.slice(0, 12)}…`);
-  }
+/**
+ * True when this delivery of the job is its first start ever: a job that started
+ * before (a retry, a stall recovery, a hand-back to the queue) has attemptsStarted > 1
+ * or a stall or attempt counted.
+ */
+export function isFirstStart(job: Pick<Job, 'attemptsStarted' | 'stalledCounter' | 'attemptsMade'>): boolean {
+  return job.attemptsStarted === 1 && job.stalledCounter === 0 && job.attemptsMade === 0;
 }
 
 async function hasStopped(job: Job, token: string | undefined, reason: StopReason): Promise<never> {
@@ -142,12 +158,10 @@ export async function runTrainJob(job: Job, token: string | undefined, ctx: Trai
   const store = ctx.store;
   const patient = <T>(what: string, fn: () => Promise<T>) => withStoreRetry(what, fn, { log, ...ctx.storeRetry });
 
-  const control = async (): Promise<StopReason | null> => {
-    if (!ctx.sweepStatus) return null;
-    const status = await ctx.sweepStatus(sweepId);
-    return status === 'cancelled' ? 'cancelled' : status === 'paused' ? 'paused' : null;
-  };
-  const early = await control();
+  const stopReasonOf = (status: string | null): StopReason | null => (status === 'cancelled' ? 'cancelled' : status === 'paused' ? 'paused' : null);
+  const control = async (): Promise<StopReason | null> => (ctx.sweepState ? stopReasonOf((await ctx.sweepState(sweepId)).status) : null);
+  const initial: SweepState = ctx.sweepState ? await ctx.sweepState(sweepId) : { status: null, fresh: false };
+  const early = stopReasonOf(initial.status);
   if (early) {
     log.info({ sweep: early }, 'sweep is not running; not starting this run');
     await hasStopped(job, token, early);
@@ -155,8 +169,10 @@ export async function runTrainJob(job: Job, token: string | undefined, ctx: Trai
 
   const resultKey = s3Keys.finalResult(sweepId, runId);
   const checkpoints = new CheckpointStore(store, sweepId, runId, log, { keep: ctx.keepCheckpoints ?? 2, ...(ctx.storeRetry ? { retry: ctx.storeRetry } : {}) });
+  // Nothing can be stored for a first start of a fresh sweep's run (see the header).
+  const untouched = initial.fresh && isFirstStart(job);
   // Both reads at once: a tiny run's whole start-up is these two round trips.
-  const [stored, resume] = await Promise.all([
+  const [stored, resume] = untouched ? [null, null] : await Promise.all([
     // A torn or tampered result.json (bad JSON, sha256 mismatch) counts as no result: train again.
     patient(resultKey, () =>
       store.getJsonIfExists(resultKey).catch((err: unknown) => {
@@ -178,7 +194,7 @@ export async function runTrainJob(job: Job, token: string | undefined, ctx: Trai
 
   const metricsKey = s3Keys.metrics(sweepId, runId);
   const metrics = resume ? await patient(metricsKey, () => readMetrics(store, metricsKey, resume.entry.step)) : [];
-  const putMetrics = () => patient(metricsKey, () => store.put(metricsKey, metricsText(metrics), { contentType: 'application/x-ndjson' }));
+  const putMetrics = (verify = false) => patient(metricsKey, () => store.put(metricsKey, metricsText(metrics), { contentType: 'application/x-ndjson', verify }));
   const priorSeconds = resume?.entry.computeSeconds ?? 0;
   const priorExamples = resume?.entry.examples ?? 0;
   if (resume) log.info({ step: resume.entry.step }, 'resuming from checkpoint');
@@ -301,19 +317,19 @@ export async function runTrainJob(job: Job, token: string | undefined, ctx: Trai
             handedBack = true;
             return true;
           }
-          await publish({ ...(lastProgress ?? { terms: {}, loss: NaN, examplesPerSecond: 0 }), step: msg.step, totalSteps, phase: 'uploading', ...progressBase(), etaSeconds: 0 }, true);
+          // Published alongside the uploads (publish never throws): one round trip less per run.
+          const uploading = publish({ ...(lastProgress ?? { terms: {}, loss: NaN, examplesPerSecond: 0 }), step: msg.step, totalSteps, phase: 'uploading', ...progressBase(), etaSeconds: 0 }, true);
           phase('train');
           const finalDir = s3Keys.finalDir(sweepId, runId);
           const evalKey = s3Keys.finalEval(sweepId, runId);
-          // Independent objects: uploaded, then read back, all at once.
-          const written: StoredObject[] = await Promise.all([
-            ...Object.entries(msg.files).map(([name, data]) => patient(finalDir + name, () => store.put(finalDir + name, data))),
-            patient(evalKey, () => store.putJson(evalKey, { runId, kind: payload.kind, fixedLambda: payload.fixedLambda, evals: msg.evals })),
-            putMetrics(),
+          // Independent objects, all at once; each confirmed by the store before it counts.
+          await Promise.all([
+            ...Object.entries(msg.files).map(([name, data]) => patient(finalDir + name, () => store.put(finalDir + name, data, { verify: true }))),
+            patient(evalKey, () => store.putJson(evalKey, { runId, kind: payload.kind, fixedLambda: payload.fixedLambda, evals: msg.evals }, { verify: true })),
+            putMetrics(true),
+            uploading,
           ]);
           phase('upload');
-          await Promise.all(written.map((o) => patient(o.key, () => verifyStored(store, o))));
-          phase('verify');
           const r = ready as ReadyMessage | null;
           result = parseRunResult({
             version: 1,
@@ -340,7 +356,7 @@ export async function runTrainJob(job: Job, token: string | undefined, ctx: Trai
           });
           // Written last: its presence means every other final artifact is stored and verified.
           const res = result;
-          await patient(resultKey, async () => verifyStored(store, await store.putJson(resultKey, res)));
+          await patient(resultKey, () => store.putJson(resultKey, res, { verify: true }));
           phase('result');
           await publish({ ...(lastProgress ?? { terms: {}, loss: NaN, examplesPerSecond: 0 }), step: msg.step, totalSteps, phase: 'done', ...progressBase(), etaSeconds: 0 }, true);
           return true;
@@ -353,6 +369,6 @@ export async function runTrainJob(job: Job, token: string | undefined, ctx: Trai
   if (handedBack) await hasStopped(job, token, stopReason ?? 'shutdown');
   if (!result) throw new Error('training thread finished without a result');
   phase('done');
-  log.info({ seconds: (Date.now() - t0) / 1000, steps: (result as RunResult).steps, phasesMs: phases }, 'run complete');
+  log.info({ seconds: (Date.now() - t0) / 1000, steps: (result as RunResult).steps, phasesMs: phases, lookups: !untouched }, 'run complete');
   return result;
 }

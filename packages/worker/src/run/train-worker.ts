@@ -90,7 +90,10 @@ export class TrainWorker {
         stopSignal: this.stop.signal,
         ...(this.opts.keepCheckpoints ? { keepCheckpoints: this.opts.keepCheckpoints } : {}),
         ...(this.opts.storeRetry ? { storeRetry: this.opts.storeRetry } : {}),
-        sweepStatus: (sweepId) => this.opts.connection.hget(redisKeys.sweep(sweepId), 'status'),
+        sweepState: async (sweepId) => {
+          const [status, fresh] = await this.opts.connection.hmget(redisKeys.sweep(sweepId), 'status', 'fresh');
+          return { status: status ?? null, fresh: fresh === '1' };
+        },
         probes: this.probes,
       });
     } catch (err) {
