@@ -285,28 +285,72 @@ static int conv_args(napi_env env, napi_callback_info info, float **a, float **b
   return 1;
 }
 
+/* y = conv(x, w), NHWC / HWIO. Returns 0 when the im2col scratch cannot be allocated. */
+static int conv_fwd(const float *x, const float *w, float *y, const conv_dims *dp) {
+  const conv_dims d = *dp;
+  const int64_t K = d.fh * d.fw * d.c, P = d.outH * d.outW;
+  if (is_pointwise(&d)) {
+    gemm(false, false, (d.n * P), d.o, K, 1.0f, x, K, w, d.o, 0.0f, y, d.o);
+    return 1;
+  }
+  const int64_t nb = chunk_examples(&d);
+  float *col = get_scratch((size_t)(nb * P * K));
+  if (!col) return 0;
+  for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
+    const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
+    im2col(x, col, &d, b0, cnt);
+    gemm(false, false, (cnt * P), d.o, K, 1.0f, col, K, w, d.o, 0.0f, y + b0 * P * d.o, d.o);
+  }
+  return 1;
+}
+
+/* dx = gradient of conv(x, w) w.r.t. x for dy (also conv2dTranspose's forward). */
+static int conv_bp_input(const float *dy, const float *w, float *dx, const conv_dims *dp) {
+  const conv_dims d = *dp;
+  const int64_t K = d.fh * d.fw * d.c, P = d.outH * d.outW;
+  if (is_pointwise(&d)) {
+    gemm(false, true, (d.n * P), K, d.o, 1.0f, dy, d.o, w, d.o, 0.0f, dx, K);
+    return 1;
+  }
+  const int64_t nb = chunk_examples(&d);
+  float *col = get_scratch((size_t)(nb * P * K));
+  if (!col) return 0;
+  memset(dx, 0, (size_t)(d.n * d.h * d.w * d.c) * sizeof(float));
+  for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
+    const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
+    /* dcol[M, K] = dy[M, O] x W[K, O]^T */
+    gemm(false, true, (cnt * P), K, d.o, 1.0f, dy + b0 * P * d.o, d.o, w, d.o, 0.0f, col, K);
+    col2im(col, dx, &d, b0, cnt);
+  }
+  return 1;
+}
+
+/* dw = gradient of conv(x, w) w.r.t. w for dy. */
+static int conv_bp_filter(const float *x, const float *dy, float *dw, const conv_dims *dp) {
+  const conv_dims d = *dp;
+  const int64_t K = d.fh * d.fw * d.c, P = d.outH * d.outW;
+  if (is_pointwise(&d)) {
+    gemm(true, false, K, d.o, (d.n * P), 1.0f, x, K, dy, d.o, 0.0f, dw, d.o);
+    return 1;
+  }
+  const int64_t nb = chunk_examples(&d);
+  float *col = get_scratch((size_t)(nb * P * K));
+  if (!col) return 0;
+  for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
+    const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
+    im2col(x, col, &d, b0, cnt);
+    /* dW[K, O] (+)= col[M, K]^T x dy[M, O] */
+    gemm(true, false, K, d.o, (cnt * P), 1.0f, col, K, dy + b0 * P * d.o, d.o, b0 == 0 ? 0.0f : 1.0f, dw, d.o);
+  }
+  return 1;
+}
+
 /* conv2d(x, w, y, dims): y = conv(x, w), NHWC / HWIO. */
 static napi_value js_conv2d(napi_env env, napi_callback_info info) {
   float *x, *w, *y;
   conv_dims d;
   if (!conv_args(env, info, &x, &w, &y, &d, "conv2d(x: Float32Array, w: Float32Array, y: Float32Array, dims) with matching sizes", 0)) return NULL;
-  const int64_t K = d.fh * d.fw * d.c, P = d.outH * d.outW;
-  if (is_pointwise(&d)) {
-    gemm(false, false, (d.n * P), d.o, K, 1.0f, x, K, w, d.o, 0.0f, y, d.o);
-    return NULL;
-  }
-  const int64_t nb = chunk_examples(&d);
-  float *col = get_scratch((size_t)(nb * P * K));
-  if (!col) {
-    napi_throw_error(env, NULL, "conv2d: out of memory");
-    return NULL;
-  }
-  for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
-    const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
-    im2col(x, col, &d, b0, cnt);
-    gemm(false, false, (cnt * P), d.o, K, 1.0f, col, K, w, d.o, 0.0f,
-                y + b0 * P * d.o, d.o);
-  }
+  if (!conv_fwd(x, w, y, &d)) napi_throw_error(env, NULL, "conv2d: out of memory");
   return NULL;
 }
 
@@ -316,25 +360,7 @@ static napi_value js_conv2d_bp_input(napi_env env, napi_callback_info info) {
   conv_dims d;
   if (!conv_args(env, info, &dy, &w, &dx, &d, "conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, dims) with matching sizes", 1))
     return NULL;
-  const int64_t K = d.fh * d.fw * d.c, P = d.outH * d.outW;
-  if (is_pointwise(&d)) {
-    gemm(false, true, (d.n * P), K, d.o, 1.0f, dy, d.o, w, d.o, 0.0f, dx, K);
-    return NULL;
-  }
-  const int64_t nb = chunk_examples(&d);
-  float *col = get_scratch((size_t)(nb * P * K));
-  if (!col) {
-    napi_throw_error(env, NULL, "conv2dBackpropInput: out of memory");
-    return NULL;
-  }
-  memset(dx, 0, (size_t)(d.n * d.h * d.w * d.c) * sizeof(float));
-  for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
-    const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
-    /* dcol[M, K] = dy[M, O] x W[K, O]^T */
-    gemm(false, true, (cnt * P), K, d.o, 1.0f, dy + b0 * P * d.o, d.o, w, d.o, 0.0f,
-                col, K);
-    col2im(col, dx, &d, b0, cnt);
-  }
+  if (!conv_bp_input(dy, w, dx, &d)) napi_throw_error(env, NULL, "conv2dBackpropInput: out of memory");
   return NULL;
 }
 
@@ -344,24 +370,7 @@ static napi_value js_conv2d_bp_filter(napi_env env, napi_callback_info info) {
   conv_dims d;
   if (!conv_args(env, info, &x, &dy, &dw, &d, "conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dims) with matching sizes", 2))
     return NULL;
-  const int64_t K = d.fh * d.fw * d.c, P = d.outH * d.outW;
-  if (is_pointwise(&d)) {
-    gemm(true, false, K, d.o, (d.n * P), 1.0f, x, K, dy, d.o, 0.0f, dw, d.o);
-    return NULL;
-  }
-  const int64_t nb = chunk_examples(&d);
-  float *col = get_scratch((size_t)(nb * P * K));
-  if (!col) {
-    napi_throw_error(env, NULL, "conv2dBackpropFilter: out of memory");
-    return NULL;
-  }
-  for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
-    const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
-    im2col(x, col, &d, b0, cnt);
-    /* dW[K, O] (+)= col[M, K]^T x dy[M, O] */
-    gemm(true, false, K, d.o, (cnt * P), 1.0f, col, K, dy + b0 * P * d.o, d.o,
-                b0 == 0 ? 0.0f : 1.0f, dw, d.o);
-  }
+  if (!conv_bp_filter(x, dy, dw, &d)) napi_throw_error(env, NULL, "conv2dBackpropFilter: out of memory");
   return NULL;
 }
 
@@ -543,6 +552,262 @@ static napi_value js_adam(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * filmBlock(mode, bufs, ints, floats): one FiLM-conditioned layer of the FiLM VAE as a
+ * single call each way (mode 0 forward, 1 backward):
+ *   u = op(x, W) + b;  scale = 1 + scaleMul * s(c);  shift = shiftMul * t(c)
+ *   y = leaky(u * scale + shift)
+ * where op is a dense product (kind 0), a conv2d (kind 1) or a conv2dTranspose (kind 2,
+ * i.e. conv2dBackpropInput of the conv described by dims), and s, t are the block's FiLM
+ * generators: two-layer MLPs of the conditioning c with a leaky hidden layer. u is viewed
+ * as [B, P, ch] (ch = FiLM channels, P = pixels per example); scale and shift have one row
+ * per example (Bc = B) or one row shared by the batch (Bc = 1). The bias b has nBias
+ * entries, broadcast over rows of u of that width (ch for a conv, P*ch for a dense layer).
+ *
+ * ints:   [kind, B, Bc, cd, H, ch, P, nBias, K, N, ...15 conv dims (kinds 1, 2)]
+ *         (dense: x [B, K], W [K, N]; H = generator hidden width, cd = conditioning size)
+ * floats: [alpha, scaleMul, shiftMul]
+ * forward bufs:  x, W, b, c, ws1, bs1, ws2, bs2, wt1, bt1, wt2, bt2, y, u
+ * backward bufs: dy, x, W, u, c, ws1, bs1, ws2, bs2, wt1, bt1, wt2, bt2,
+ *                dx, dW, db, dc, dws1, dbs1, dws2, dbs2, dwt1, dbt1, dwt2, dbt2
+ * The backward pass recomputes the generators (tiny) and the pre-activation from u.
+ */
+static _Thread_local float *film_scratch = NULL;
+static _Thread_local size_t film_scratch_cap = 0;
+
+static float *get_film_scratch(size_t n) {
+  if (n > film_scratch_cap) {
+    free(film_scratch);
+    film_scratch = (float *)malloc(n * sizeof(float));
+    film_scratch_cap = film_scratch ? n : 0;
+  }
+  return film_scratch;
+}
+
+typedef struct {
+  int64_t kind, B, Bc, cd, H, ch, P, nBias, K, N;
+  conv_dims d;
+  float alpha, scaleMul, shiftMul;
+} film_spec;
+
+/* out[rows, n] = in[rows, k] W[k, n] + bias[n] */
+static void dense_bias(const float *in, const float *w, const float *bias, float *out, int64_t rows, int64_t k, int64_t n) {
+  for (int64_t r = 0; r < rows; r++) memcpy(out + r * n, bias, (size_t)n * sizeof(float));
+  gemm(false, false, rows, n, k, 1.0f, in, k, w, n, 1.0f, out, n);
+}
+
+/* One generator: pre = c ws1 + bs1, h = leaky(pre), o = h ws2 + bs2 (all Bc rows). */
+static void film_gen(const film_spec *s, const float *c, const float *w1, const float *b1, const float *w2, const float *b2, float *pre, float *h, float *o) {
+  dense_bias(c, w1, b1, pre, s->Bc, s->cd, s->H);
+  for (int64_t i = 0; i < s->Bc * s->H; i++) h[i] = pre[i] > 0.0f ? pre[i] : pre[i] * s->alpha;
+  dense_bias(h, w2, b2, o, s->Bc, s->H, s->ch);
+}
+
+/* Backward of one generator for do (= d o, Bc x ch, overwritten): weight/bias grads, and dc += ... */
+static void film_gen_back(const film_spec *s, const float *c, const float *w1, const float *w2, const float *pre, const float *h, const float *dout, float *dh,
+                          float *dw1, float *db1, float *dw2, float *db2, float *dc, float dcBeta) {
+  const int64_t Bc = s->Bc, H = s->H, ch = s->ch, cd = s->cd;
+  gemm(true, false, H, ch, Bc, 1.0f, h, H, dout, ch, 0.0f, dw2, ch);
+  memset(db2, 0, (size_t)ch * sizeof(float));
+  for (int64_t r = 0; r < Bc; r++)
+    for (int64_t q = 0; q < ch; q++) db2[q] += dout[r * ch + q];
+  gemm(false, true, Bc, H, ch, 1.0f, dout, ch, w2, ch, 0.0f, dh, H);
+  for (int64_t i = 0; i < Bc * H; i++) dh[i] = pre[i] > 0.0f ? dh[i] : dh[i] * s->alpha;
+  gemm(true, false, cd, H, Bc, 1.0f, c, cd, dh, H, 0.0f, dw1, H);
+  memset(db1, 0, (size_t)H * sizeof(float));
+  for (int64_t r = 0; r < Bc; r++)
+    for (int64_t q = 0; q < H; q++) db1[q] += dh[r * H + q];
+  gemm(false, true, Bc, cd, H, 1.0f, dh, H, w1, H, dcBeta, dc, cd);
+}
+
+static napi_value js_film_block(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t mode;
+  if (argc != 4 || !get_i64(env, argv[0], &mode, "filmBlock: mode must be 0 (forward) or 1 (backward)") || mode < 0 || mode > 1) {
+    if (!(argc != 4)) napi_throw_range_error(env, NULL, "filmBlock: mode must be 0 (forward) or 1 (backward)");
+    else napi_throw_type_error(env, NULL, "filmBlock(mode, bufs, ints, floats): expected 4 arguments");
+    return NULL;
+  }
+  const uint32_t nbufs = mode == 0 ? 14 : 25;
+  float *buf[25];
+  size_t len[25];
+  int64_t iv[25];
+  double fv[3];
+  bool isArr;
+  uint32_t n;
+  napi_value e;
+  if (napi_is_array(env, argv[1], &isArr) != napi_ok || !isArr || napi_get_array_length(env, argv[1], &n) != napi_ok || n != nbufs) {
+    napi_throw_type_error(env, NULL, mode == 0 ? "filmBlock: forward needs 14 Float32Arrays" : "filmBlock: backward needs 25 Float32Arrays");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < nbufs; i++) {
+    if (napi_get_element(env, argv[1], i, &e) != napi_ok || !get_f32(env, e, &buf[i], &len[i], "filmBlock: bufs must be Float32Arrays")) return NULL;
+  }
+  if (napi_is_array(env, argv[2], &isArr) != napi_ok || !isArr || napi_get_array_length(env, argv[2], &n) != napi_ok || (n != 10 && n != 25)) {
+    napi_throw_type_error(env, NULL, "filmBlock: ints must be an array of 10 (dense) or 25 (conv) integers");
+    return NULL;
+  }
+  const uint32_t nints = n;
+  for (uint32_t i = 0; i < nints; i++) {
+    if (napi_get_element(env, argv[2], i, &e) != napi_ok || !get_i64(env, e, &iv[i], "filmBlock: ints must be integers")) return NULL;
+    if (iv[i] < (i >= 23 ? 0 : (i == 0 ? 0 : 1)) || iv[i] > INT32_MAX) {
+      napi_throw_range_error(env, NULL, "filmBlock: ints out of range");
+      return NULL;
+    }
+  }
+  if (napi_is_array(env, argv[3], &isArr) != napi_ok || !isArr || napi_get_array_length(env, argv[3], &n) != napi_ok || n != 3) {
+    napi_throw_type_error(env, NULL, "filmBlock: floats must be [alpha, scaleMul, shiftMul]");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < 3; i++)
+    if (napi_get_element(env, argv[3], i, &e) != napi_ok || !get_f64(env, e, &fv[i], "filmBlock: floats must be numbers")) return NULL;
+  film_spec s = {iv[0], iv[1], iv[2], iv[3], iv[4], iv[5], iv[6], iv[7], iv[8], iv[9], {0}, (float)fv[0], (float)fv[1], (float)fv[2]};
+  if (s.kind > 2 || (s.kind == 0) != (nints == 10) || (s.Bc != 1 && s.Bc != s.B)) {
+    napi_throw_range_error(env, NULL, "filmBlock: kind must be 0 (dense, 10 ints), 1 or 2 (conv, 25 ints), and Bc 1 or B");
+    return NULL;
+  }
+  int64_t xs, ws, us;
+  if (s.kind == 0) {
+    xs = s.B * s.K;
+    ws = s.K * s.N;
+    us = s.B * s.N;
+  } else {
+    s.d = (conv_dims){iv[10], iv[11], iv[12], iv[13], iv[14], iv[15], iv[16], iv[17], iv[18], iv[19], iv[20], iv[21], iv[22], iv[23], iv[24]};
+    const int64_t inS = s.d.n * s.d.h * s.d.w * s.d.c, outS = s.d.n * s.d.outH * s.d.outW * s.d.o;
+    ws = s.d.fh * s.d.fw * s.d.c * s.d.o;
+    xs = s.kind == 1 ? inS : outS;
+    us = s.kind == 1 ? outS : inS;
+    if (s.d.n != s.B) {
+      napi_throw_range_error(env, NULL, "filmBlock: conv dims batch differs from B");
+      return NULL;
+    }
+  }
+  if (us != s.B * s.P * s.ch || (s.nBias != s.ch && s.nBias != s.P * s.ch)) {
+    napi_throw_range_error(env, NULL, "filmBlock: output size is not B*P*ch, or bias size neither ch nor P*ch");
+    return NULL;
+  }
+  const int64_t cs = s.Bc * s.cd, w1s = s.cd * s.H, w2s = s.H * s.ch;
+  /* Sizes of the buffers in call order. */
+  const int64_t genSizes[8] = {w1s, s.H, w2s, s.ch, w1s, s.H, w2s, s.ch};
+  int64_t need[25];
+  int nn = 0;
+  if (mode == 0) {
+    const int64_t head[4] = {xs, ws, s.nBias, cs};
+    for (int i = 0; i < 4; i++) need[nn++] = head[i];
+    for (int i = 0; i < 8; i++) need[nn++] = genSizes[i];
+    need[nn++] = us;
+    need[nn++] = us;
+  } else {
+    const int64_t head[5] = {us, xs, ws, us, cs};
+    for (int i = 0; i < 5; i++) need[nn++] = head[i];
+    for (int i = 0; i < 8; i++) need[nn++] = genSizes[i];
+    const int64_t grads[4] = {xs, ws, s.nBias, cs};
+    for (int i = 0; i < 4; i++) need[nn++] = grads[i];
+    for (int i = 0; i < 8; i++) need[nn++] = genSizes[i];
+  }
+  for (int i = 0; i < nn; i++) {
+    if ((int64_t)len[i] < need[i]) {
+      napi_throw_range_error(env, NULL, "filmBlock: an array is too short for the given dimensions");
+      return NULL;
+    }
+  }
+  const int64_t gen = s.Bc * s.H, film = s.Bc * s.ch;
+  /* Scratch: generator pre/hidden (4 x gen), scale, shift, dscale, dshift (4 x film), dh (gen), du (us, backward). */
+  float *sc = get_film_scratch((size_t)(5 * gen + 4 * film + (mode == 1 ? us : 0)));
+  if (!sc) {
+    napi_throw_error(env, NULL, "filmBlock: out of memory");
+    return NULL;
+  }
+  float *preS = sc, *hS = preS + gen, *preT = hS + gen, *hT = preT + gen, *dh = hT + gen;
+  float *scale = dh + gen, *shift = scale + film, *dscale = shift + film, *dshift = dscale + film, *du = dshift + film;
+  const int o = mode == 0 ? 3 : 4; /* index of c */
+  const float *c = buf[o];
+  film_gen(&s, c, buf[o + 1], buf[o + 2], buf[o + 3], buf[o + 4], preS, hS, scale);
+  film_gen(&s, c, buf[o + 5], buf[o + 6], buf[o + 7], buf[o + 8], preT, hT, shift);
+  /* The composed ops' float32 order: scale = s*scaleMul + 1, shift = t*shiftMul. */
+  for (int64_t i = 0; i < film; i++) {
+    scale[i] = scale[i] * s.scaleMul + 1.0f;
+    shift[i] = shift[i] * s.shiftMul;
+  }
+  const int64_t ch = s.ch, P = s.P, rowsBias = us / s.nBias;
+  const float alpha = s.alpha;
+  if (mode == 0) {
+    const float *x = buf[0], *w = buf[1], *bias = buf[2];
+    float *y = buf[12], *u = buf[13];
+    int ok = 1;
+    if (s.kind == 0) gemm(false, false, s.B, s.N, s.K, 1.0f, x, s.K, w, s.N, 0.0f, u, s.N);
+    else if (s.kind == 1) ok = conv_fwd(x, w, u, &s.d);
+    else ok = conv_bp_input(x, w, u, &s.d);
+    if (!ok) {
+      napi_throw_error(env, NULL, "filmBlock: out of memory");
+      return NULL;
+    }
+    for (int64_t r = 0; r < rowsBias; r++) {
+      float *ur = u + r * s.nBias;
+      for (int64_t q = 0; q < s.nBias; q++) ur[q] = ur[q] + bias[q];
+    }
+    for (int64_t b = 0; b < s.B; b++) {
+      const float *scb = scale + (s.Bc == 1 ? 0 : b) * ch, *shb = shift + (s.Bc == 1 ? 0 : b) * ch;
+      for (int64_t p = 0; p < P; p++) {
+        const float *ur = u + (b * P + p) * ch;
+        float *yr = y + (b * P + p) * ch;
+        for (int64_t q = 0; q < ch; q++) {
+          const float a = ur[q] * scb[q] + shb[q];
+          yr[q] = a > 0.0f ? a : a * alpha;
+        }
+      }
+    }
+    return NULL;
+  }
+  const float *dy = buf[0], *x = buf[1], *w = buf[2], *u = buf[3];
+  float *dx = buf[13], *dw = buf[14], *db = buf[15], *dc = buf[16];
+  memset(dscale, 0, (size_t)(2 * film) * sizeof(float));
+  for (int64_t b = 0; b < s.B; b++) {
+    const int64_t bc = s.Bc == 1 ? 0 : b;
+    const float *scb = scale + bc * ch, *shb = shift + bc * ch;
+    float *dsc = dscale + bc * ch, *dsh = dshift + bc * ch;
+    for (int64_t p = 0; p < P; p++) {
+      const int64_t off = (b * P + p) * ch;
+      const float *ur = u + off, *dyr = dy + off;
+      float *dur = du + off;
+      for (int64_t q = 0; q < ch; q++) {
+        const float a = ur[q] * scb[q] + shb[q];
+        const float g = a > 0.0f ? dyr[q] : dyr[q] * alpha;
+        dsh[q] += g;
+        dsc[q] += g * ur[q];
+        dur[q] = g * scb[q];
+      }
+    }
+  }
+  memset(db, 0, (size_t)s.nBias * sizeof(float));
+  for (int64_t r = 0; r < rowsBias; r++) {
+    const float *dr = du + r * s.nBias;
+    for (int64_t q = 0; q < s.nBias; q++) db[q] += dr[q];
+  }
+  int ok = 1;
+  if (s.kind == 0) {
+    gemm(true, false, s.K, s.N, s.B, 1.0f, x, s.K, du, s.N, 0.0f, dw, s.N);
+    gemm(false, true, s.B, s.K, s.N, 1.0f, du, s.N, w, s.N, 0.0f, dx, s.K);
+  } else if (s.kind == 1) {
+    ok = conv_bp_filter(x, du, dw, &s.d) && conv_bp_input(du, w, dx, &s.d);
+  } else {
+    ok = conv_bp_filter(du, x, dw, &s.d) && conv_fwd(du, w, dx, &s.d);
+  }
+  if (!ok) {
+    napi_throw_error(env, NULL, "filmBlock: out of memory");
+    return NULL;
+  }
+  for (int64_t i = 0; i < film; i++) {
+    dscale[i] = dscale[i] * s.scaleMul;
+    dshift[i] = dshift[i] * s.shiftMul;
+  }
+  film_gen_back(&s, c, buf[5], buf[7], preS, hS, dscale, dh, buf[17], buf[18], buf[19], buf[20], dc, 0.0f);
+  film_gen_back(&s, c, buf[9], buf[11], preT, hT, dshift, dh, buf[21], buf[22], buf[23], buf[24], dc, 1.0f);
+  return NULL;
+}
+
 static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -583,6 +848,7 @@ NAPI_MODULE_INIT() {
       {"sumAxes", NULL, js_sum_axes, NULL, NULL, NULL, napi_enumerable, NULL},
       {"leakyRelu", NULL, js_leaky_relu, NULL, NULL, NULL, napi_enumerable, NULL},
       {"broadcastOp", NULL, js_broadcast_op, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"filmBlock", NULL, js_film_block, NULL, NULL, NULL, napi_enumerable, NULL},
       {"adam", NULL, js_adam, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, js_set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getThreads", NULL, js_get_threads, NULL, NULL, NULL, napi_enumerable, NULL},

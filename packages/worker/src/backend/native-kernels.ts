@@ -26,6 +26,7 @@ import { ADAM_UPDATE, type AdamUpdateAttrs } from './wasm-kernels.ts';
 interface WasmBackend extends KernelBackend {
   makeOutput(shape: number[], dtype: DataType): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): Float32Array;
+  incRef(dataId: TensorInfo['dataId']): void;
 }
 type Inputs = Record<string, TensorInfo | undefined>;
 type KernelArgs = { inputs: Inputs; attrs?: NamedAttrMap; backend: WasmBackend };
@@ -165,7 +166,7 @@ function shape4(s: number[]): [number, number, number, number] {
   return [a, b, c, d];
 }
 
-function convDims(xShape: number[], filterShape: number[], strides: number | [number, number], dilations: number | [number, number], pad: Pad, rounding: Rounding): ConvDims {
+export function convDims(xShape: number[], filterShape: number[], strides: number | [number, number], dilations: number | [number, number], pad: Pad, rounding: Rounding): ConvDims {
   const x = shape4(xShape);
   const f = shape4(filterShape);
   const info = tf.backend_util.computeConv2DInfo(x, f, strides, dilations, pad, rounding, false, 'channelsLast');
@@ -331,6 +332,80 @@ function adamUpdate(prev: KernelFn): KernelFn {
   };
 }
 
+/**
+ * Identity without a copy: the output shares the input's memory (reference counted, as
+ * the cpu backend does). tfjs's engine clones every tensor it saves for the backward
+ * pass through this kernel; the wasm kernel copies each one.
+ */
+function identity(prev: KernelFn): KernelFn {
+  return (args) => {
+    const { x } = args.inputs;
+    if (!active || !x || x.dtype === 'string') return prev(args);
+    args.backend.incRef(x.dataId);
+    count(tf.Identity);
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Whole FiLM blocks (engine/film-block.ts): layer, bias, FiLM generators, FiLM and
+// leaky ReLU in one kernel each way. They exist only on native-cpu; nothing wraps them.
+
+/** Kernel name of a fused FiLM block's forward pass: outputs [y, u] (u = layer output before FiLM). */
+export const FILM_BLOCK = 'YotoFilmBlock';
+/** Kernel name of its backward pass: the gradients of all 12 inputs. */
+export const FILM_BLOCK_GRAD = 'YotoFilmBlockGrad';
+
+/** The generator inputs of a FiLM block, in the addon's order. */
+export const FILM_GEN_INPUTS = ['ws1', 'bs1', 'ws2', 'bs2', 'wt1', 'bt1', 'wt2', 'bt2'] as const;
+
+/** Attributes of both FiLM block kernels (see js_film_block in packages/native-blas/src/blas.c). */
+export interface FilmBlockAttrs {
+  ints: number[];
+  alpha: number;
+  scaleMul: number;
+  shiftMul: number;
+  /** Shape of y and u. */
+  outShape: number[];
+}
+
+function filmInputs(inputs: Inputs, names: readonly string[]): TensorInfo[] {
+  return names.map((n) => {
+    const t = inputs[n];
+    if (!t || t.dtype !== 'float32') throw new Error(`${FILM_BLOCK}: input ${n} must be a float32 tensor`);
+    return t;
+  });
+}
+
+function requireActive(): void {
+  if (!active || !blas) throw new Error(`${FILM_BLOCK} runs only on the native-cpu backend`);
+}
+
+function filmBlockForward(args: KernelArgs): TensorInfo[] {
+  requireActive();
+  const a = args.attrs as unknown as FilmBlockAttrs;
+  const ins = filmInputs(args.inputs, ['x', 'W', 'b', 'c', ...FILM_GEN_INPUTS]);
+  const outs = [args.backend.makeOutput(a.outShape, 'float32'), args.backend.makeOutput(a.outShape, 'float32')];
+  count(FILM_BLOCK);
+  blas!.filmBlock(0, views(args.backend, ...ins, ...outs), a.ints, [a.alpha, a.scaleMul, a.shiftMul]);
+  return outs;
+}
+
+function filmBlockBackward(args: KernelArgs): TensorInfo[] {
+  requireActive();
+  const a = args.attrs as unknown as FilmBlockAttrs;
+  const ins = filmInputs(args.inputs, ['dy', 'x', 'W', 'u', 'c', ...FILM_GEN_INPUTS]);
+  const gradOf = [ins[1]!, ins[2]!, args.inputs.b, ins[4]!, ...ins.slice(5)];
+  const outs = gradOf.map((t) => {
+    if (!t) throw new Error(`${FILM_BLOCK_GRAD}: input b (only its shape) is required`);
+    return args.backend.makeOutput(t.shape, 'float32');
+  });
+  count(FILM_BLOCK_GRAD);
+  const v = views(args.backend, ...ins, ...outs);
+  blas!.filmBlock(1, v, a.ints, [a.alpha, a.scaleMul, a.shiftMul]);
+  return outs;
+}
+
 // ---------------------------------------------------------------------------
 
 const WRAPPERS: Record<string, (prev: KernelFn) => KernelFn> = {
@@ -344,6 +419,7 @@ const WRAPPERS: Record<string, (prev: KernelFn) => KernelFn> = {
   [tf.Add]: binary(0, tf.Add),
   [tf.Multiply]: binary(1, tf.Multiply),
   [ADAM_UPDATE]: adamUpdate,
+  [tf.Identity]: identity,
 };
 
 /**
@@ -364,6 +440,14 @@ export function registerNativeKernels(addon: NativeBlas): string[] {
     for (const c of configs) {
       tf.unregisterKernel(c.kernelName, BACKEND);
       tf.registerKernel(c);
+    }
+    const own: [string, KernelFn][] = [
+      [FILM_BLOCK, filmBlockForward],
+      [FILM_BLOCK_GRAD, filmBlockBackward],
+    ];
+    for (const [kernelName, fn] of own) {
+      if (!tf.getKernel(kernelName, BACKEND)) tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc: fn as unknown as KernelConfig['kernelFunc'] });
+      configs.push({ kernelName, backendName: BACKEND, kernelFunc: fn as unknown as KernelConfig['kernelFunc'] });
     }
     registered = configs.map((c) => c.kernelName);
   }

@@ -1,0 +1,87 @@
+/**
+ * One FiLM-conditioned block of the FiLM VAE, `h = leaky(FiLM(layer(x), c))`, with the
+ * layer a dense product, a conv2d or a conv2dTranspose ('same' padding) plus bias.
+ *
+ * On the native-cpu backend the whole block - layer, bias, both FiLM generator MLPs,
+ * FiLM and leaky ReLU - is one kernel forward and one backward (FILM_BLOCK and
+ * FILM_BLOCK_GRAD, OpenBLAS + C), instead of ~60 tfjs kernels per step: at these layer
+ * sizes the engine's per-kernel bookkeeping and the memory-bound elementwise kernels
+ * cost more than the products. Elsewhere (wasm, cpu, tensorflow) the block is the
+ * composed ops. Both paths compute the same function; the fused one only changes the
+ * order of some float32 sums (equivalence: test/native-film-block.test.ts).
+ *
+ * The fused path reads the layer's and generators' weights in its gradient directly
+ * (they are variables, alive for the whole step); only x, the pre-FiLM output u and c
+ * are saved for the backward pass.
+ */
+import type * as tfc from '@tensorflow/tfjs-core';
+import { convDims, FILM_BLOCK, FILM_BLOCK_GRAD, FILM_GEN_INPUTS, nativeKernelsActive, type FilmBlockAttrs } from '../backend/native-kernels.ts';
+import { applyConv, applyDense, applyFilm, leaky, LEAKY_ALPHA, type Conv, type Dense, type Film } from './layers.ts';
+import type { Tf } from './tf.ts';
+
+export type BlockLayer = { kind: 'dense'; layer: Dense } | { kind: 'conv'; layer: Conv };
+
+/** Whether blocks run as the fused kernels (native-cpu active) or as composed ops. */
+export function fusedFilmBlocks(tf: Tf): boolean {
+  return nativeKernelsActive() && tf.getBackend() === 'wasm' && tf.getKernel(FILM_BLOCK, 'wasm') !== undefined;
+}
+
+/**
+ * `leaky(FiLM(layer(x), c))`; a dense layer flattens x first, and `reshape` (per-example
+ * shape) is applied to the layer output before FiLM, whose channels are its last axis.
+ * `c` has one row per example or one row shared by the batch. `fused` chooses the path
+ * (tests compare the two on native-cpu).
+ */
+export function applyFilmBlock(tf: Tf, layer: BlockLayer, film: Film, x: tfc.Tensor, c: tfc.Tensor2D, reshape?: number[], fused = fusedFilmBlocks(tf)): tfc.Tensor {
+  if (!fused) return leaky(tf, applyFilm(tf, film, applyLayer(tf, layer, x, reshape), c));
+  const b = x.shape[0]!;
+  if (c.shape[0] !== 1 && c.shape[0] !== b) throw new Error(`FiLM block: conditioning has ${c.shape[0]} rows for a batch of ${b} (need 1 or ${b})`);
+  const head = [b, c.shape[0], c.shape[1], film.s[0].units, film.channels];
+  let ints: number[];
+  let outShape: number[];
+  let input = x;
+  if (layer.kind === 'dense') {
+    if (input.rank !== 2) input = tf.reshape(input, [b, -1]);
+    const k = input.shape[1]!;
+    const n = layer.layer.units;
+    if (n % film.channels !== 0) throw new Error(`FiLM block: ${n} units are not a whole number of ${film.channels} channels`);
+    outShape = reshape ? [b, ...reshape] : [b, n];
+    ints = [0, ...head, n / film.channels, n, k, n];
+  } else {
+    const l = layer.layer;
+    const [, h, w] = x.shape as [number, number, number, number];
+    const kernel = l.kernel.shape;
+    const d = l.transpose
+      ? convDims([b, h * l.stride, w * l.stride, l.outChannels], kernel, l.stride, 1, 'same', undefined)
+      : convDims(x.shape, kernel, l.stride, 1, 'same', undefined);
+    if (l.transpose && (d[7] !== h || d[8] !== w)) throw new Error(`FiLM block: conv-transpose input ${h}×${w} does not fit stride ${l.stride}`);
+    outShape = l.transpose ? [b, h * l.stride, w * l.stride, l.outChannels] : [b, d[7], d[8], l.outChannels];
+    if (reshape) throw new Error('FiLM block: reshape applies to dense layers only');
+    ints = [l.transpose ? 2 : 1, ...head, outShape[1]! * outShape[2]!, l.outChannels, 1, 1, ...d];
+  }
+  const attrs: FilmBlockAttrs = { ints, alpha: LEAKY_ALPHA, scaleMul: film.scaleMul, shiftMul: film.shiftMul, outShape };
+  const { kernel: W, bias } = layer.layer;
+  const gens = [film.s[0].kernel, film.s[0].bias, film.s[1].kernel, film.s[1].bias, film.t[0].kernel, film.t[0].bias, film.t[1].kernel, film.t[1].bias];
+  const genInputs = Object.fromEntries(FILM_GEN_INPUTS.map((n, i) => [n, gens[i]!]));
+  const engine = tf.engine();
+  const f = tf.customGrad(((...args: unknown[]) => {
+    const save = args[args.length - 1] as tfc.GradSaveFunc;
+    const [xi, , , ci] = args as tfc.Tensor[];
+    const [y, u] = engine.runKernel(FILM_BLOCK, { x: xi!, W, b: bias, c: ci!, ...genInputs }, attrs as unknown as tfc.NamedAttrMap) as tfc.Tensor[];
+    save([xi!, u!, ci!]);
+    return {
+      value: y!,
+      gradFunc: (dy: tfc.Tensor, [xs, us, cs]: tfc.Tensor[]) =>
+        engine.runKernel(FILM_BLOCK_GRAD, { dy, x: xs!, W, u: us!, c: cs!, b: bias, ...genInputs }, attrs as unknown as tfc.NamedAttrMap) as tfc.Tensor[],
+    };
+  }) as unknown as Parameters<Tf['customGrad']>[0]) as unknown as (...ts: tfc.Tensor[]) => tfc.Tensor;
+  return f(input, W, bias, c, ...gens);
+}
+
+/** The layer alone (composed ops): dense flattens its input; `reshape` applies to the output. */
+export function applyLayer(tf: Tf, layer: BlockLayer, x: tfc.Tensor, reshape?: number[]): tfc.Tensor {
+  let h: tfc.Tensor;
+  if (layer.kind === 'conv') h = applyConv(tf, layer.layer, x as tfc.Tensor4D);
+  else h = applyDense(tf, layer.layer, (x.rank === 2 ? x : tf.reshape(x, [x.shape[0]!, -1])) as tfc.Tensor2D);
+  return reshape ? tf.reshape(h, [h.shape[0]!, ...reshape]) : h;
+}

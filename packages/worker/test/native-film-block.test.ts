@@ -1,0 +1,132 @@
+// The fused FiLM block (engine/film-block.ts: one OpenBLAS/C kernel each way on native-cpu)
+// against the same block as composed tfjs ops: values and the gradients of every input and
+// weight, for dense, conv and conv-transpose layers, per-example and shared conditioning,
+// batch 1, strides 1 and 2, and the dense-reshaped-to-channels block of the conv VAE.
+// Also the zero-copy Identity and a whole FiLM VAE training step. Skipped where the
+// OpenBLAS addon is not built.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadNativeBlas } from '@yoto/native-blas';
+import type { Tensor, Tensor2D, Variable } from '@tensorflow/tfjs-core';
+import { selectBackend, getTf, nativeKernelCalls, FILM_BLOCK, FILM_BLOCK_GRAD } from '../src/backend/index.ts';
+import type { Tf } from '../src/backend/index.ts';
+import { applyFilmBlock, fusedFilmBlocks, type BlockLayer } from '../src/engine/film-block.ts';
+import { MacCounter, makeConv, makeConvTranspose, makeDense, makeFilm, type Film } from '../src/engine/layers.ts';
+import { ParamSet } from '../src/engine/params.ts';
+import { Rng } from '../src/engine/prng.ts';
+import { randArray, relErr, rng } from './kernel-fixtures.ts';
+
+let tf: Tf;
+const TOL = 1e-4;
+const loaded = loadNativeBlas();
+const skip = loaded.ok ? false : `OpenBLAS addon unavailable: ${loaded.reason}`;
+
+before(async () => {
+  if (skip) return;
+  await selectBackend({ preferred: 'native-cpu', threads: 2 });
+  tf = getTf();
+});
+
+interface Case {
+  label: string;
+  batch: number;
+  condRows: 'batch' | 1;
+  condDim: number;
+  /** Input shape per example. */
+  input: number[];
+  make: (p: ParamSet, m: MacCounter) => { layer: BlockLayer; film: Film; reshape?: number[] };
+}
+
+const film = (p: ParamSet, m: MacCounter, cd: number, ch: number) => makeFilm(p, m, 'blk', cd, 8, ch, 0.5, 0.7);
+
+const CASES: Case[] = [
+  { label: 'dense, per-example c', batch: 5, condRows: 'batch', condDim: 2, input: [12], make: (p, m) => ({ layer: { kind: 'dense', layer: makeDense(p, m, 'l', 12, 7) }, film: film(p, m, 2, 7) }) },
+  { label: 'dense, shared c, batch 1', batch: 1, condRows: 1, condDim: 1, input: [9], make: (p, m) => ({ layer: { kind: 'dense', layer: makeDense(p, m, 'l', 9, 6) }, film: film(p, m, 1, 6) }) },
+  { label: 'dense, shared c', batch: 4, condRows: 1, condDim: 3, input: [10], make: (p, m) => ({ layer: { kind: 'dense', layer: makeDense(p, m, 'l', 10, 16) }, film: film(p, m, 3, 16) }) },
+  { label: 'dense from a 4-d input, reshaped to channels', batch: 3, condRows: 'batch', condDim: 1, input: [2, 2, 3], make: (p, m) => ({ layer: { kind: 'dense', layer: makeDense(p, m, 'l', 12, 3 * 3 * 4) }, film: film(p, m, 1, 4), reshape: [3, 3, 4] }) },
+  { label: 'conv 4×4 s2', batch: 3, condRows: 'batch', condDim: 2, input: [8, 8, 3], make: (p, m) => ({ layer: { kind: 'conv', layer: makeConv(p, m, 'l', 8, 8, 3, 5, 4, 2) }, film: film(p, m, 2, 5) }) },
+  { label: 'conv 3×3 s1, shared c', batch: 2, condRows: 1, condDim: 1, input: [5, 6, 2], make: (p, m) => ({ layer: { kind: 'conv', layer: makeConv(p, m, 'l', 5, 6, 2, 4, 3, 1) }, film: film(p, m, 1, 4) }) },
+  { label: 'conv 4×4 s2, batch 1, odd size', batch: 1, condRows: 'batch', condDim: 1, input: [7, 7, 2], make: (p, m) => ({ layer: { kind: 'conv', layer: makeConv(p, m, 'l', 7, 7, 2, 3, 4, 2) }, film: film(p, m, 1, 3) }) },
+  { label: 'conv-transpose 4×4 s2', batch: 3, condRows: 'batch', condDim: 2, input: [4, 4, 6], make: (p, m) => ({ layer: { kind: 'conv', layer: makeConvTranspose(p, m, 'l', 4, 4, 6, 3, 4, 2) }, film: film(p, m, 2, 3) }) },
+  { label: 'conv-transpose 3×3 s1, shared c, batch 1', batch: 1, condRows: 1, condDim: 1, input: [5, 5, 2], make: (p, m) => ({ layer: { kind: 'conv', layer: makeConvTranspose(p, m, 'l', 5, 5, 2, 4, 3, 1) }, film: film(p, m, 1, 4) }) },
+];
+
+/** Values and gradients (x, c, then every variable) of sum(block(x, c) · r) on one path. */
+function valueAndGrads(c: Case, fused: boolean, seed: number): { label: string; data: Float32Array }[] {
+  const r = rng(seed);
+  const p = new ParamSet(tf, Rng.seeded(seed));
+  const { layer, film: f, reshape } = c.make(p, new MacCounter());
+  // Biases start at zero; random ones exercise their gradients and the bias broadcast.
+  for (const v of p.variables.values()) tf.tidy(() => v.assign(tf.tensor(randArray(r, v.shape), v.shape)));
+  const x = tf.tensor(randArray(r, [c.batch, ...c.input]), [c.batch, ...c.input]);
+  const condRows = c.condRows === 1 ? 1 : c.batch;
+  const cond = tf.tensor(randArray(r, [condRows, c.condDim]), [condRows, c.condDim]) as Tensor2D;
+  const out = applyFilmBlock(tf, layer, f, x, cond, reshape, fused);
+  const weights = tf.tensor(randArray(r, out.shape), out.shape);
+  const vars = [...p.variables.values()] as Variable[];
+  const loss = (xi: Tensor, ci: Tensor) => tf.sum(tf.mul(applyFilmBlock(tf, layer, f, xi, ci as Tensor2D, reshape, fused), weights));
+  const { value, grads } = tf.variableGrads(() => loss(x, cond) as never, vars);
+  const [dx, dc] = tf.grads((xi: Tensor, ci: Tensor) => loss(xi, ci))([x, cond]);
+  const res = [
+    { label: 'value', data: out.dataSync() as Float32Array },
+    { label: 'dx', data: dx!.dataSync() as Float32Array },
+    { label: 'dc', data: dc!.dataSync() as Float32Array },
+    ...[...p.variables.entries()].map(([k, v]) => ({ label: `d ${k}`, data: grads[v.name]!.dataSync() as Float32Array })),
+  ];
+  tf.dispose([x, cond, out, weights, value, dx!, dc!, ...Object.values(grads)]);
+  p.dispose();
+  return res;
+}
+
+test('native-cpu routes FiLM blocks to the fused kernels', { skip }, () => {
+  assert.equal(fusedFilmBlocks(tf), true);
+});
+
+for (const [i, c] of CASES.entries()) {
+  test(`fused FiLM block equals the composed ops: ${c.label}`, { skip }, () => {
+    const ref = valueAndGrads(c, false, 100 + i);
+    const before = nativeKernelCalls();
+    const got = valueAndGrads(c, true, 100 + i);
+    const after = nativeKernelCalls();
+    assert.ok((after[FILM_BLOCK] ?? 0) > (before[FILM_BLOCK] ?? 0), 'the forward kernel ran');
+    assert.ok((after[FILM_BLOCK_GRAD] ?? 0) > (before[FILM_BLOCK_GRAD] ?? 0), 'the backward kernel ran');
+    assert.equal(got.length, ref.length);
+    ref.forEach((e, j) => {
+      const g = got[j]!;
+      assert.equal(g.label, e.label);
+      assert.equal(g.data.length, e.data.length, `${e.label} size`);
+      const err = relErr(e.data, g.data);
+      assert.ok(err <= TOL, `${c.label}: ${e.label} relative error ${err}`);
+    });
+  });
+}
+
+test('fused FiLM block leaks no tensors over a gradient step', { skip }, () => {
+  const c = CASES[4]!;
+  valueAndGrads(c, true, 7);
+  const n = tf.memory().numTensors;
+  valueAndGrads(c, true, 7);
+  assert.equal(tf.memory().numTensors, n);
+});
+
+test('fused FiLM block rejects conditioning with the wrong number of rows', { skip }, () => {
+  const p = new ParamSet(tf, Rng.seeded(1));
+  const m = new MacCounter();
+  const layer: BlockLayer = { kind: 'dense', layer: makeDense(p, m, 'l', 4, 3) };
+  const f = film(p, m, 1, 3);
+  const x = tf.zeros([4, 4]);
+  const c = tf.zeros([2, 1]) as Tensor2D;
+  assert.throws(() => applyFilmBlock(tf, layer, f, x, c, undefined, true), /conditioning has 2 rows for a batch of 4/);
+  tf.dispose([x, c]);
+  p.dispose();
+});
+
+test('Identity on native-cpu shares memory and keeps the values after the source is disposed', { skip }, () => {
+  const x = tf.tensor([1, 2, 3, 4], [2, 2]);
+  const before = nativeKernelCalls()[tf.Identity] ?? 0;
+  const y = tf.engine().runKernel(tf.Identity, { x }) as Tensor;
+  assert.equal((nativeKernelCalls()[tf.Identity] ?? 0) - before, 1);
+  x.dispose();
+  assert.deepEqual([...y.dataSync()], [1, 2, 3, 4]);
+  y.dispose();
+});
