@@ -51,9 +51,12 @@ static void threads_for(double flops) {
   }
 }
 
+/* Set while a FiLM block runs split over threads: every sgemm then stays single-threaded. */
+static int pinned = 0;
+
 static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                  int64_t ldc) {
-  threads_for(2.0 * (double)m * (double)n * (double)k);
+  if (!pinned) threads_for(2.0 * (double)m * (double)n * (double)k);
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b,
               ldb, beta, c, ldc);
 }
@@ -620,6 +623,201 @@ static void film_gen_back(const film_spec *s, const float *c, const float *w1, c
   gemm(false, true, Bc, cd, H, 1.0f, dh, H, w1, H, dcBeta, dc, cd);
 }
 
+/*
+ * Splitting a FiLM block over two threads: the calling thread and one persistent worker
+ * each take half of the batch (their own im2col scratch, single-threaded sgemm), and
+ * the per-part sums (dW of a conv, bias and FiLM gradients) are added afterwards. This
+ * parallelises the im2col/col2im and elementwise passes too, which OpenBLAS's own
+ * threading leaves on one core, and wakes one thread per call instead of a pool per
+ * product. Layers under SPLIT_FLOPS stay on the calling thread.
+ */
+#include <pthread.h>
+#define SPLIT_FLOPS 4.0e6
+typedef void (*part_fn)(void *arg, int part, int parts);
+static pthread_mutex_t split_call = PTHREAD_MUTEX_INITIALIZER; /* one split at a time per process */
+static pthread_mutex_t split_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t split_go = PTHREAD_COND_INITIALIZER, split_done = PTHREAD_COND_INITIALIZER;
+static part_fn split_fn;
+static void *split_arg;
+static uint64_t split_seq = 0, split_finished = 0;
+static int split_started = 0;
+
+static void *split_worker(void *unused) {
+  (void)unused;
+  uint64_t seen = 0;
+  for (;;) {
+    pthread_mutex_lock(&split_mu);
+    while (split_seq == seen) pthread_cond_wait(&split_go, &split_mu);
+    seen = split_seq;
+    part_fn fn = split_fn;
+    void *arg = split_arg;
+    pthread_mutex_unlock(&split_mu);
+    fn(arg, 1, 2);
+    pthread_mutex_lock(&split_mu);
+    split_finished = seen;
+    pthread_cond_signal(&split_done);
+    pthread_mutex_unlock(&split_mu);
+  }
+  return NULL;
+}
+
+/* fn(arg, part, parts) for every part; with 2 parts, part 1 runs on the worker thread. */
+static void run_parts(part_fn fn, void *arg, int parts) {
+  if (parts < 2) {
+    fn(arg, 0, 1);
+    return;
+  }
+  pthread_mutex_lock(&split_call);
+  if (!split_started) {
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    split_started = pthread_create(&t, &attr, split_worker, NULL) == 0;
+    pthread_attr_destroy(&attr);
+    if (!split_started) {
+      pthread_mutex_unlock(&split_call);
+      fn(arg, 0, 1);
+      return;
+    }
+  }
+  pthread_mutex_lock(&split_mu);
+  split_fn = fn;
+  split_arg = arg;
+  split_seq++;
+  pthread_cond_signal(&split_go);
+  pthread_mutex_unlock(&split_mu);
+  fn(arg, 0, 2);
+  pthread_mutex_lock(&split_mu);
+  while (split_finished != split_seq) pthread_cond_wait(&split_done, &split_mu);
+  pthread_mutex_unlock(&split_mu);
+  pthread_mutex_unlock(&split_call);
+}
+
+typedef struct {
+  const film_spec *s;
+  float **buf;
+  const float *scale, *shift;
+  float *du, *partials, *dwPart;
+  int64_t partial;
+  int ok;   /* cleared by a part that could not get scratch memory */
+  int phase; /* backward of a dense layer: 0 = du, dx, sums; 1 = dW by column halves */
+} film_job;
+
+static void part_range(int64_t n, int part, int parts, int64_t *b0, int64_t *cnt) {
+  const int64_t half = (n + parts - 1) / parts;
+  *b0 = part * half;
+  *cnt = part == parts - 1 ? n - *b0 : half;
+}
+
+/* Floats per example of x and u. */
+static void per_example(const film_spec *s, int64_t *xe, int64_t *ue) {
+  const int64_t inE = s->d.h * s->d.w * s->d.c, outE = s->d.outH * s->d.outW * s->d.o;
+  if (s->kind == 0) {
+    *xe = s->K;
+    *ue = s->N;
+  } else {
+    *xe = s->kind == 1 ? inE : outE;
+    *ue = s->kind == 1 ? outE : inE;
+  }
+}
+
+static void film_forward_part(void *arg, int part, int parts) {
+  film_job *j = (film_job *)arg;
+  const film_spec *s = j->s;
+  int64_t b0, cnt, xe, ue;
+  part_range(s->B, part, parts, &b0, &cnt);
+  per_example(s, &xe, &ue);
+  if (cnt <= 0) return;
+  const float *x = j->buf[0] + b0 * xe, *w = j->buf[1], *bias = j->buf[2];
+  float *y = j->buf[12] + b0 * ue, *u = j->buf[13] + b0 * ue;
+  conv_dims d = s->d;
+  d.n = cnt;
+  int ok = 1;
+  if (s->kind == 0) gemm(false, false, cnt, s->N, s->K, 1.0f, x, s->K, w, s->N, 0.0f, u, s->N);
+  else if (s->kind == 1) ok = conv_fwd(x, w, u, &d);
+  else ok = conv_bp_input(x, w, u, &d);
+  if (!ok) {
+    j->ok = 0;
+    return;
+  }
+  const int64_t rows = cnt * ue / s->nBias, ch = s->ch, P = s->P;
+  for (int64_t r = 0; r < rows; r++) {
+    float *ur = u + r * s->nBias;
+    for (int64_t q = 0; q < s->nBias; q++) ur[q] = ur[q] + bias[q];
+  }
+  const float alpha = s->alpha;
+  for (int64_t b = 0; b < cnt; b++) {
+    const int64_t bc = s->Bc == 1 ? 0 : b0 + b;
+    const float *scb = j->scale + bc * ch, *shb = j->shift + bc * ch;
+    for (int64_t p = 0; p < P; p++) {
+      const float *ur = u + (b * P + p) * ch;
+      float *yr = y + (b * P + p) * ch;
+      for (int64_t q = 0; q < ch; q++) {
+        const float a = ur[q] * scb[q] + shb[q];
+        yr[q] = a > 0.0f ? a : a * alpha;
+      }
+    }
+  }
+}
+
+static void film_backward_part(void *arg, int part, int parts) {
+  film_job *j = (film_job *)arg;
+  const film_spec *s = j->s;
+  const float *dy = j->buf[0], *x = j->buf[1], *w = j->buf[2], *u = j->buf[3];
+  float *dx = j->buf[13], *dw = j->buf[14];
+  if (j->phase == 1) {
+    /* dW[:, n0:n0+cnt] = x^T du[:, n0:n0+cnt] (dense). */
+    int64_t n0, cnt;
+    part_range(s->N, part, parts, &n0, &cnt);
+    if (cnt > 0) gemm(true, false, s->K, cnt, s->B, 1.0f, x, s->K, j->du + n0, s->N, 0.0f, dw + n0, s->N);
+    return;
+  }
+  int64_t b0, cnt, xe, ue;
+  part_range(s->B, part, parts, &b0, &cnt);
+  per_example(s, &xe, &ue);
+  const int64_t film = s->Bc * s->ch, ch = s->ch, P = s->P;
+  float *dscale = j->partials + part * j->partial, *dshift = dscale + film, *db = dshift + film;
+  memset(dscale, 0, (size_t)j->partial * sizeof(float));
+  if (cnt <= 0) return;
+  const float alpha = s->alpha;
+  float *du = j->du + b0 * ue;
+  for (int64_t b = 0; b < cnt; b++) {
+    const int64_t bc = s->Bc == 1 ? 0 : b0 + b;
+    const float *scb = j->scale + bc * ch, *shb = j->shift + bc * ch;
+    float *dsc = dscale + bc * ch, *dsh = dshift + bc * ch;
+    for (int64_t p = 0; p < P; p++) {
+      const int64_t off = ((b0 + b) * P + p) * ch;
+      const float *ur = u + off, *dyr = dy + off;
+      float *dur = j->du + off;
+      for (int64_t q = 0; q < ch; q++) {
+        const float a = ur[q] * scb[q] + shb[q];
+        const float g = a > 0.0f ? dyr[q] : dyr[q] * alpha;
+        dsh[q] += g;
+        dsc[q] += g * ur[q];
+        dur[q] = g * scb[q];
+      }
+    }
+  }
+  const int64_t rows = cnt * ue / s->nBias;
+  for (int64_t r = 0; r < rows; r++) {
+    const float *dr = du + r * s->nBias;
+    for (int64_t q = 0; q < s->nBias; q++) db[q] += dr[q];
+  }
+  conv_dims d = s->d;
+  d.n = cnt;
+  float *dwOut = part == 0 ? dw : j->dwPart;
+  int ok = 1;
+  if (s->kind == 0) {
+    gemm(false, true, cnt, s->K, s->N, 1.0f, du, s->N, w, s->N, 0.0f, dx + b0 * xe, s->K);
+  } else if (s->kind == 1) {
+    ok = conv_bp_filter(x + b0 * xe, du, dwOut, &d) && conv_bp_input(du, w, dx + b0 * xe, &d);
+  } else {
+    ok = conv_bp_filter(du, x + b0 * xe, dwOut, &d) && conv_fwd(du, w, dx + b0 * xe, &d);
+  }
+  if (!ok) j->ok = 0;
+}
+
 static napi_value js_film_block(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -714,8 +912,14 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
     }
   }
   const int64_t gen = s.Bc * s.H, film = s.Bc * s.ch;
-  /* Scratch: generator pre/hidden (4 x gen), scale, shift, dscale, dshift (4 x film), dh (gen), du (us, backward). */
-  float *sc = get_film_scratch((size_t)(5 * gen + 4 * film + (mode == 1 ? us : 0)));
+  /* One part per thread; small layers and batches stay on the calling thread. */
+  const double flops = 2.0 * (double)us * (double)(s.kind == 0 ? s.K : s.d.fh * s.d.fw * (s.kind == 1 ? s.d.c : s.d.o));
+  const int parts = wanted_threads >= 2 && s.B >= 2 && flops >= SPLIT_FLOPS ? 2 : 1;
+  const int64_t partial = 2 * film + s.nBias; /* per part: dscale, dshift, db */
+  /* Scratch: generator pre/hidden (4 x gen), dh (gen), scale, shift, dscale, dshift (4 x film);
+     backward: du (us), per-part partial sums, the second part's dW (conv). */
+  const size_t scratchFloats = (size_t)(5 * gen + 4 * film) + (mode == 1 ? (size_t)(us + parts * partial + (parts == 2 && s.kind != 0 ? ws : 0)) : 0);
+  float *sc = get_film_scratch(scratchFloats);
   if (!sc) {
     napi_throw_error(env, NULL, "filmBlock: out of memory");
     return NULL;
@@ -731,73 +935,34 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
     scale[i] = scale[i] * s.scaleMul + 1.0f;
     shift[i] = shift[i] * s.shiftMul;
   }
-  const int64_t ch = s.ch, P = s.P, rowsBias = us / s.nBias;
-  const float alpha = s.alpha;
+  film_job job = {&s, buf, scale, shift, du, du + us, du + us + parts * partial, partial, 1, 0};
+  if (parts == 2) threads_for(0); /* each part runs single-threaded sgemm */
+  pinned = parts == 2;
   if (mode == 0) {
-    const float *x = buf[0], *w = buf[1], *bias = buf[2];
-    float *y = buf[12], *u = buf[13];
-    int ok = 1;
-    if (s.kind == 0) gemm(false, false, s.B, s.N, s.K, 1.0f, x, s.K, w, s.N, 0.0f, u, s.N);
-    else if (s.kind == 1) ok = conv_fwd(x, w, u, &s.d);
-    else ok = conv_bp_input(x, w, u, &s.d);
-    if (!ok) {
-      napi_throw_error(env, NULL, "filmBlock: out of memory");
-      return NULL;
-    }
-    for (int64_t r = 0; r < rowsBias; r++) {
-      float *ur = u + r * s.nBias;
-      for (int64_t q = 0; q < s.nBias; q++) ur[q] = ur[q] + bias[q];
-    }
-    for (int64_t b = 0; b < s.B; b++) {
-      const float *scb = scale + (s.Bc == 1 ? 0 : b) * ch, *shb = shift + (s.Bc == 1 ? 0 : b) * ch;
-      for (int64_t p = 0; p < P; p++) {
-        const float *ur = u + (b * P + p) * ch;
-        float *yr = y + (b * P + p) * ch;
-        for (int64_t q = 0; q < ch; q++) {
-          const float a = ur[q] * scb[q] + shb[q];
-          yr[q] = a > 0.0f ? a : a * alpha;
-        }
-      }
-    }
+    run_parts(film_forward_part, &job, parts);
+    pinned = 0;
+    if (!job.ok) napi_throw_error(env, NULL, "filmBlock: out of memory");
     return NULL;
   }
-  const float *dy = buf[0], *x = buf[1], *w = buf[2], *u = buf[3];
-  float *dx = buf[13], *dw = buf[14], *db = buf[15], *dc = buf[16];
-  memset(dscale, 0, (size_t)(2 * film) * sizeof(float));
-  for (int64_t b = 0; b < s.B; b++) {
-    const int64_t bc = s.Bc == 1 ? 0 : b;
-    const float *scb = scale + bc * ch, *shb = shift + bc * ch;
-    float *dsc = dscale + bc * ch, *dsh = dshift + bc * ch;
-    for (int64_t p = 0; p < P; p++) {
-      const int64_t off = (b * P + p) * ch;
-      const float *ur = u + off, *dyr = dy + off;
-      float *dur = du + off;
-      for (int64_t q = 0; q < ch; q++) {
-        const float a = ur[q] * scb[q] + shb[q];
-        const float g = a > 0.0f ? dyr[q] : dyr[q] * alpha;
-        dsh[q] += g;
-        dsc[q] += g * ur[q];
-        dur[q] = g * scb[q];
-      }
-    }
-  }
-  memset(db, 0, (size_t)s.nBias * sizeof(float));
-  for (int64_t r = 0; r < rowsBias; r++) {
-    const float *dr = du + r * s.nBias;
-    for (int64_t q = 0; q < s.nBias; q++) db[q] += dr[q];
-  }
-  int ok = 1;
+  run_parts(film_backward_part, &job, parts);
   if (s.kind == 0) {
-    gemm(true, false, s.K, s.N, s.B, 1.0f, x, s.K, du, s.N, 0.0f, dw, s.N);
-    gemm(false, true, s.B, s.K, s.N, 1.0f, du, s.N, w, s.N, 0.0f, dx, s.K);
-  } else if (s.kind == 1) {
-    ok = conv_bp_filter(x, du, dw, &s.d) && conv_bp_input(du, w, dx, &s.d);
-  } else {
-    ok = conv_bp_filter(du, x, dw, &s.d) && conv_fwd(du, w, dx, &s.d);
+    job.phase = 1;
+    run_parts(film_backward_part, &job, parts);
   }
-  if (!ok) {
+  pinned = 0;
+  if (!job.ok) {
     napi_throw_error(env, NULL, "filmBlock: out of memory");
     return NULL;
+  }
+  float *db = buf[15], *dc = buf[16], *dw = buf[14];
+  memcpy(dscale, job.partials, (size_t)(2 * film) * sizeof(float));
+  memcpy(db, job.partials + 2 * film, (size_t)s.nBias * sizeof(float));
+  if (parts == 2) {
+    const float *p1 = job.partials + partial;
+    for (int64_t i = 0; i < 2 * film; i++) dscale[i] += p1[i];
+    for (int64_t i = 0; i < s.nBias; i++) db[i] += p1[2 * film + i];
+    if (s.kind != 0)
+      for (int64_t i = 0; i < ws; i++) dw[i] += job.dwPart[i];
   }
   for (int64_t i = 0; i < film; i++) {
     dscale[i] = dscale[i] * s.scaleMul;

@@ -49,6 +49,11 @@ const CASES: Case[] = [
   { label: 'conv 4×4 s2, batch 1, odd size', batch: 1, condRows: 'batch', condDim: 1, input: [7, 7, 2], make: (p, m) => ({ layer: { kind: 'conv', layer: makeConv(p, m, 'l', 7, 7, 2, 3, 4, 2) }, film: film(p, m, 1, 3) }) },
   { label: 'conv-transpose 4×4 s2', batch: 3, condRows: 'batch', condDim: 2, input: [4, 4, 6], make: (p, m) => ({ layer: { kind: 'conv', layer: makeConvTranspose(p, m, 'l', 4, 4, 6, 3, 4, 2) }, film: film(p, m, 2, 3) }) },
   { label: 'conv-transpose 3×3 s1, shared c, batch 1', batch: 1, condRows: 1, condDim: 1, input: [5, 5, 2], make: (p, m) => ({ layer: { kind: 'conv', layer: makeConvTranspose(p, m, 'l', 5, 5, 2, 4, 3, 1) }, film: film(p, m, 1, 4) }) },
+  // Large enough (≥ 4 MFLOP) for the addon to split the batch over two threads; odd batches.
+  { label: 'dense split over threads', batch: 7, condRows: 'batch', condDim: 2, input: [300], make: (p, m) => ({ layer: { kind: 'dense', layer: makeDense(p, m, 'l', 300, 2000) }, film: film(p, m, 2, 2000) }) },
+  { label: 'dense split over threads, shared c, reshaped', batch: 5, condRows: 1, condDim: 1, input: [400], make: (p, m) => ({ layer: { kind: 'dense', layer: makeDense(p, m, 'l', 400, 7 * 7 * 40) }, film: film(p, m, 1, 40), reshape: [7, 7, 40] }) },
+  { label: 'conv split over threads', batch: 7, condRows: 'batch', condDim: 1, input: [16, 16, 16], make: (p, m) => ({ layer: { kind: 'conv', layer: makeConv(p, m, 'l', 16, 16, 16, 32, 4, 2) }, film: film(p, m, 1, 32) }) },
+  { label: 'conv-transpose split over threads, shared c', batch: 5, condRows: 1, condDim: 2, input: [8, 8, 32], make: (p, m) => ({ layer: { kind: 'conv', layer: makeConvTranspose(p, m, 'l', 8, 8, 32, 16, 4, 2) }, film: film(p, m, 2, 16) }) },
 ];
 
 /** Values and gradients (x, c, then every variable) of sum(block(x, c) · r) on one path. */
