@@ -557,7 +557,8 @@ static napi_value js_adam(napi_env env, napi_callback_info info) {
 
 /*
  * filmBlock(mode, bufs, ints, floats): one FiLM-conditioned layer of the FiLM VAE as a
- * single call each way (mode 0 forward, 1 backward):
+ * single call each way (mode 0 forward, 1 backward, 2 backward with dx left at zero: x is
+ * data that needs no gradient, e.g. the images into the first layer):
  *   u = op(x, W) + b;  scale = 1 + scaleMul * s(c);  shift = shiftMul * t(c)
  *   y = leaky(u * scale + shift)
  * where op is a dense product (kind 0), a conv2d (kind 1) or a conv2dTranspose (kind 2,
@@ -702,6 +703,7 @@ typedef struct {
   int64_t partial;
   int ok;   /* cleared by a part that could not get scratch memory */
   int phase; /* backward of a dense layer: 0 = du, dx, sums; 1 = dW by column halves */
+  int wantDx;
 } film_job;
 
 static void part_range(int64_t n, int part, int parts, int64_t *b0, int64_t *cnt) {
@@ -809,11 +811,11 @@ static void film_backward_part(void *arg, int part, int parts) {
   float *dwOut = part == 0 ? dw : j->dwPart;
   int ok = 1;
   if (s->kind == 0) {
-    gemm(false, true, cnt, s->K, s->N, 1.0f, du, s->N, w, s->N, 0.0f, dx + b0 * xe, s->K);
+    if (j->wantDx) gemm(false, true, cnt, s->K, s->N, 1.0f, du, s->N, w, s->N, 0.0f, dx + b0 * xe, s->K);
   } else if (s->kind == 1) {
-    ok = conv_bp_filter(x + b0 * xe, du, dwOut, &d) && conv_bp_input(du, w, dx + b0 * xe, &d);
+    ok = conv_bp_filter(x + b0 * xe, du, dwOut, &d) && (!j->wantDx || conv_bp_input(du, w, dx + b0 * xe, &d));
   } else {
-    ok = conv_bp_filter(du, x + b0 * xe, dwOut, &d) && conv_fwd(du, w, dx + b0 * xe, &d);
+    ok = conv_bp_filter(du, x + b0 * xe, dwOut, &d) && (!j->wantDx || conv_fwd(du, w, dx + b0 * xe, &d));
   }
   if (!ok) j->ok = 0;
 }
@@ -823,8 +825,8 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int64_t mode;
-  if (argc != 4 || !get_i64(env, argv[0], &mode, "filmBlock: mode must be 0 (forward) or 1 (backward)") || mode < 0 || mode > 1) {
-    if (!(argc != 4)) napi_throw_range_error(env, NULL, "filmBlock: mode must be 0 (forward) or 1 (backward)");
+  if (argc != 4 || !get_i64(env, argv[0], &mode, "filmBlock: mode must be 0 (forward), 1 or 2 (backward)") || mode < 0 || mode > 2) {
+    if (!(argc != 4)) napi_throw_range_error(env, NULL, "filmBlock: mode must be 0 (forward), 1 or 2 (backward)");
     else napi_throw_type_error(env, NULL, "filmBlock(mode, bufs, ints, floats): expected 4 arguments");
     return NULL;
   }
@@ -918,7 +920,7 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
   const int64_t partial = 2 * film + s.nBias; /* per part: dscale, dshift, db */
   /* Scratch: generator pre/hidden (4 x gen), dh (gen), scale, shift, dscale, dshift (4 x film);
      backward: du (us), per-part partial sums, the second part's dW (conv). */
-  const size_t scratchFloats = (size_t)(5 * gen + 4 * film) + (mode == 1 ? (size_t)(us + parts * partial + (parts == 2 && s.kind != 0 ? ws : 0)) : 0);
+  const size_t scratchFloats = (size_t)(5 * gen + 4 * film) + (mode != 0 ? (size_t)(us + parts * partial + (parts == 2 && s.kind != 0 ? ws : 0)) : 0);
   float *sc = get_film_scratch(scratchFloats);
   if (!sc) {
     napi_throw_error(env, NULL, "filmBlock: out of memory");
@@ -935,7 +937,8 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
     scale[i] = scale[i] * s.scaleMul + 1.0f;
     shift[i] = shift[i] * s.shiftMul;
   }
-  film_job job = {&s, buf, scale, shift, du, du + us, du + us + parts * partial, partial, 1, 0};
+  film_job job = {&s, buf, scale, shift, du, du + us, du + us + parts * partial, partial, 1, 0, mode == 1};
+  if (mode == 2) memset(buf[13], 0, (size_t)xs * sizeof(float));
   if (parts == 2) threads_for(0); /* each part runs single-threaded sgemm */
   pinned = parts == 2;
   if (mode == 0) {

@@ -57,7 +57,7 @@ const CASES: Case[] = [
 ];
 
 /** Values and gradients (x, c, then every variable) of sum(block(x, c) · r) on one path. */
-function valueAndGrads(c: Case, fused: boolean, seed: number): { label: string; data: Float32Array }[] {
+function valueAndGrads(c: Case, fused: boolean, seed: number, inputGradient = true): { label: string; data: Float32Array }[] {
   const r = rng(seed);
   const p = new ParamSet(tf, Rng.seeded(seed));
   const { layer, film: f, reshape } = c.make(p, new MacCounter());
@@ -66,10 +66,10 @@ function valueAndGrads(c: Case, fused: boolean, seed: number): { label: string; 
   const x = tf.tensor(randArray(r, [c.batch, ...c.input]), [c.batch, ...c.input]);
   const condRows = c.condRows === 1 ? 1 : c.batch;
   const cond = tf.tensor(randArray(r, [condRows, c.condDim]), [condRows, c.condDim]) as Tensor2D;
-  const out = applyFilmBlock(tf, layer, f, x, cond, reshape, fused);
+  const out = applyFilmBlock(tf, layer, f, x, cond, reshape, { fused, inputGradient });
   const weights = tf.tensor(randArray(r, out.shape), out.shape);
   const vars = [...p.variables.values()] as Variable[];
-  const loss = (xi: Tensor, ci: Tensor) => tf.sum(tf.mul(applyFilmBlock(tf, layer, f, xi, ci as Tensor2D, reshape, fused), weights));
+  const loss = (xi: Tensor, ci: Tensor) => tf.sum(tf.mul(applyFilmBlock(tf, layer, f, xi, ci as Tensor2D, reshape, { fused, inputGradient }), weights));
   const { value, grads } = tf.variableGrads(() => loss(x, cond) as never, vars);
   const [dx, dc] = tf.grads((xi: Tensor, ci: Tensor) => loss(xi, ci))([x, cond]);
   const res = [
@@ -106,6 +106,19 @@ for (const [i, c] of CASES.entries()) {
   });
 }
 
+for (const i of [0, 4, 7, 10]) {
+  const c = CASES[i]!;
+  test(`fused FiLM block without the input gradient: ${c.label}`, { skip }, () => {
+    const ref = valueAndGrads(c, false, 200 + i);
+    const got = valueAndGrads(c, true, 200 + i, false);
+    ref.forEach((e, j) => {
+      const g = got[j]!;
+      if (e.label === 'dx') assert.ok(g.data.every((v) => v === 0), 'dx is left at zero');
+      else assert.ok(relErr(e.data, g.data) <= TOL, `${c.label}: ${e.label} relative error ${relErr(e.data, g.data)}`);
+    });
+  });
+}
+
 test('fused FiLM block leaks no tensors over a gradient step', { skip }, () => {
   const c = CASES[4]!;
   valueAndGrads(c, true, 7);
@@ -121,7 +134,7 @@ test('fused FiLM block rejects conditioning with the wrong number of rows', { sk
   const f = film(p, m, 1, 3);
   const x = tf.zeros([4, 4]);
   const c = tf.zeros([2, 1]) as Tensor2D;
-  assert.throws(() => applyFilmBlock(tf, layer, f, x, c, undefined, true), /conditioning has 2 rows for a batch of 4/);
+  assert.throws(() => applyFilmBlock(tf, layer, f, x, c, undefined, { fused: true }), /conditioning has 2 rows for a batch of 4/);
   tf.dispose([x, c]);
   p.dispose();
 });

@@ -367,6 +367,8 @@ export interface FilmBlockAttrs {
   shiftMul: number;
   /** Shape of y and u. */
   outShape: number[];
+  /** False: x is data (the images), its gradient is left at zero and not computed. */
+  inputGradient: boolean;
 }
 
 function filmInputs(inputs: Inputs, names: readonly string[]): TensorInfo[] {
@@ -402,7 +404,7 @@ function filmBlockBackward(args: KernelArgs): TensorInfo[] {
   });
   count(FILM_BLOCK_GRAD);
   const v = views(args.backend, ...ins, ...outs);
-  blas!.filmBlock(1, v, a.ints, [a.alpha, a.scaleMul, a.shiftMul]);
+  blas!.filmBlock(a.inputGradient ? 1 : 2, v, a.ints, [a.alpha, a.scaleMul, a.shiftMul]);
   return outs;
 }
 

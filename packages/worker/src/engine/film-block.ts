@@ -19,6 +19,20 @@ import { convDims, FILM_BLOCK, FILM_BLOCK_GRAD, FILM_GEN_INPUTS, nativeKernelsAc
 import { applyConv, applyDense, applyFilm, leaky, LEAKY_ALPHA, type Conv, type Dense, type Film } from './layers.ts';
 import type { Tf } from './tf.ts';
 
+export interface FilmBlockOptions {
+  /**
+   * Run the fused kernels (only possible on native-cpu).
+   * @defaultValue fusedFilmBlocks(tf)
+   */
+  fused?: boolean;
+  /**
+   * False when x is data whose gradient nobody reads (the images into the first layer):
+   * the fused path then skips that product and reports a zero gradient for x.
+   * @defaultValue true
+   */
+  inputGradient?: boolean;
+}
+
 export type BlockLayer = { kind: 'dense'; layer: Dense } | { kind: 'conv'; layer: Conv };
 
 /** Whether blocks run as the fused kernels (native-cpu active) or as composed ops. */
@@ -29,10 +43,10 @@ export function fusedFilmBlocks(tf: Tf): boolean {
 /**
  * `leaky(FiLM(layer(x), c))`; a dense layer flattens x first, and `reshape` (per-example
  * shape) is applied to the layer output before FiLM, whose channels are its last axis.
- * `c` has one row per example or one row shared by the batch. `fused` chooses the path
- * (tests compare the two on native-cpu).
+ * `c` has one row per example or one row shared by the batch.
  */
-export function applyFilmBlock(tf: Tf, layer: BlockLayer, film: Film, x: tfc.Tensor, c: tfc.Tensor2D, reshape?: number[], fused = fusedFilmBlocks(tf)): tfc.Tensor {
+export function applyFilmBlock(tf: Tf, layer: BlockLayer, film: Film, x: tfc.Tensor, c: tfc.Tensor2D, reshape?: number[], options: FilmBlockOptions = {}): tfc.Tensor {
+  const { fused = fusedFilmBlocks(tf), inputGradient = true } = options;
   if (!fused) return leaky(tf, applyFilm(tf, film, applyLayer(tf, layer, x, reshape), c));
   const b = x.shape[0]!;
   if (c.shape[0] !== 1 && c.shape[0] !== b) throw new Error(`FiLM block: conditioning has ${c.shape[0]} rows for a batch of ${b} (need 1 or ${b})`);
@@ -59,7 +73,7 @@ export function applyFilmBlock(tf: Tf, layer: BlockLayer, film: Film, x: tfc.Ten
     if (reshape) throw new Error('FiLM block: reshape applies to dense layers only');
     ints = [l.transpose ? 2 : 1, ...head, outShape[1]! * outShape[2]!, l.outChannels, 1, 1, ...d];
   }
-  const attrs: FilmBlockAttrs = { ints, alpha: LEAKY_ALPHA, scaleMul: film.scaleMul, shiftMul: film.shiftMul, outShape };
+  const attrs: FilmBlockAttrs = { ints, alpha: LEAKY_ALPHA, scaleMul: film.scaleMul, shiftMul: film.shiftMul, outShape, inputGradient };
   const { kernel: W, bias } = layer.layer;
   const gens = [film.s[0].kernel, film.s[0].bias, film.s[1].kernel, film.s[1].bias, film.t[0].kernel, film.t[0].bias, film.t[1].kernel, film.t[1].bias];
   const genInputs = Object.fromEntries(FILM_GEN_INPUTS.map((n, i) => [n, gens[i]!]));

@@ -137,8 +137,10 @@ export class FilmVae {
   private run(blocks: Block[], x: tfc.Tensor, c: tfc.Tensor2D): tfc.Tensor {
     const tf = this.tf;
     let h = x;
-    for (const blk of blocks) {
-      h = blk.film ? applyFilmBlock(tf, blk.layer, blk.film, h, c, blk.reshape) : applyLayer(tf, blk.layer, h, blk.reshape);
+    for (const [i, blk] of blocks.entries()) {
+      // The images into the encoder need no gradient; the latents into the decoder do.
+      const inputGradient = !(i === 0 && blocks === this.encoder);
+      h = blk.film ? applyFilmBlock(tf, blk.layer, blk.film, h, c, blk.reshape, { inputGradient }) : applyLayer(tf, blk.layer, h, blk.reshape);
     }
     return h;
   }
