@@ -14,7 +14,9 @@ import { applyFilmBlock, fusedFilmBlocks, type BlockLayer } from '../src/engine/
 import { MacCounter, makeConv, makeConvTranspose, makeDense, makeFilm, type Film } from '../src/engine/layers.ts';
 import { ParamSet } from '../src/engine/params.ts';
 import { Rng } from '../src/engine/prng.ts';
-import { randArray, relErr, rng } from './kernel-fixtures.ts';
+import { FilmVae } from '../src/engine/film-vae.ts';
+import type { ModelConfig } from '@yoto/shared';
+import { randArray, relErr, rng, withCpuReference } from './kernel-fixtures.ts';
 
 let tf: Tf;
 const TOL = 1e-4;
@@ -25,6 +27,7 @@ before(async () => {
   if (skip) return;
   await selectBackend({ preferred: 'native-cpu', threads: 2 });
   tf = getTf();
+  await withCpuReference(tf);
 });
 
 interface Case {
@@ -148,3 +151,41 @@ test('Identity on native-cpu shares memory and keeps the values after the source
   assert.deepEqual([...y.dataSync()], [1, 2, 3, 4]);
   y.dispose();
 });
+
+/** Loss value and every parameter's gradient of a whole FiLM VAE on `backend` (same seed, same inputs). */
+async function vaeGrads(backend: string, arch: 'conv' | 'mlp', sharedC: boolean): Promise<{ label: string; data: Float32Array }[]> {
+  await tf.setBackend(backend);
+  const r = rng(arch === 'conv' ? 11 : 12);
+  const config: ModelConfig = { arch, latentDim: 3, width: 0.25, filmHidden: 6, filmScale: 0.5, filmShift: 0.5 };
+  const vae = new FilmVae(tf, config, { height: 8, width: 8, channels: 1 }, 2, 5);
+  const b = 4;
+  const x = tf.tensor(randArray(r, [b, 8, 8, 1]), [b, 8, 8, 1]);
+  const c = tf.tensor(randArray(r, [sharedC ? 1 : b, 2]), [sharedC ? 1 : b, 2]) as Tensor2D;
+  const wImg = tf.tensor(randArray(r, [b, 8, 8, 1]), [b, 8, 8, 1]);
+  const wLat = tf.tensor(randArray(r, [b, 3]), [b, 3]);
+  const vars = [...vae.params.variables.values()] as Variable[];
+  const { value, grads } = tf.variableGrads(() => {
+    const { mean, logVar } = vae.encode(x as never, c);
+    return tf.add(tf.sum(tf.mul(vae.decode(mean, c), wImg)), tf.sum(tf.mul(logVar, wLat))) as never;
+  }, vars);
+  const out = [{ label: 'loss', data: value.dataSync() as Float32Array }, ...vars.map((v) => ({ label: v.name, data: grads[v.name]!.dataSync() as Float32Array }))];
+  tf.dispose([x, c, wImg, wLat, value, ...Object.values(grads)]);
+  vae.dispose();
+  await tf.setBackend('wasm');
+  return out;
+}
+
+for (const arch of ['conv', 'mlp'] as const) {
+  for (const sharedC of [false, true]) {
+    test(`a whole ${arch} FiLM VAE on native-cpu (fused blocks) matches cpu (composed ops)${sharedC ? ', shared c' : ''}`, { skip }, async () => {
+      const ref = await vaeGrads('cpu', arch, sharedC);
+      const before = nativeKernelCalls()[FILM_BLOCK_GRAD] ?? 0;
+      const got = await vaeGrads('wasm', arch, sharedC);
+      assert.ok((nativeKernelCalls()[FILM_BLOCK_GRAD] ?? 0) > before, 'the fused blocks ran');
+      ref.forEach((e, j) => {
+        const err = relErr(e.data, got[j]!.data);
+        assert.ok(err <= TOL, `${arch}: ${e.label} relative error ${err}`);
+      });
+    });
+  }
+}
