@@ -769,10 +769,13 @@ static void film_backward_part(void *arg, int part, int parts) {
   const float *dy = j->buf[0], *x = j->buf[1], *w = j->buf[2], *u = j->buf[3];
   float *dx = j->buf[13], *dw = j->buf[14];
   if (j->phase == 1) {
-    /* dW[:, n0:n0+cnt] = x^T du[:, n0:n0+cnt] (dense). */
-    int64_t n0, cnt;
+    /* Dense, once du is complete: dW[:, n0:n1] = x^T du[:, n0:n1] and dx[:, k0:k1] = du W[k0:k1, :]^T,
+       so that each thread packs only its half of W (a split over examples would pack all of it twice). */
+    int64_t n0, cnt, k0, kcnt;
     part_range(s->N, part, parts, &n0, &cnt);
+    part_range(s->K, part, parts, &k0, &kcnt);
     if (cnt > 0) gemm(true, false, s->K, cnt, s->B, 1.0f, x, s->K, j->du + n0, s->N, 0.0f, dw + n0, s->N);
+    if (kcnt > 0 && j->wantDx) gemm(false, true, s->B, kcnt, s->N, 1.0f, j->du, s->N, w + k0 * s->N, s->N, 0.0f, dx + k0, s->K);
     return;
   }
   int64_t b0, cnt, xe, ue;
@@ -811,7 +814,7 @@ static void film_backward_part(void *arg, int part, int parts) {
   float *dwOut = part == 0 ? dw : j->dwPart;
   int ok = 1;
   if (s->kind == 0) {
-    if (j->wantDx) gemm(false, true, cnt, s->K, s->N, 1.0f, du, s->N, w, s->N, 0.0f, dx + b0 * xe, s->K);
+    /* dW and dx in phase 1. */
   } else if (s->kind == 1) {
     ok = conv_bp_filter(x + b0 * xe, du, dwOut, &d) && (!j->wantDx || conv_bp_input(du, w, dx + b0 * xe, &d));
   } else {
