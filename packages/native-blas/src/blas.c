@@ -704,6 +704,7 @@ typedef struct {
   int ok;   /* cleared by a part that could not get scratch memory */
   int phase; /* backward of a dense layer: 0 = du, dx, sums; 1 = dW by column halves */
   int wantDx;
+  int plain; /* no FiLM and no activation: y = u, du = dy */
 } film_job;
 
 static void part_range(int64_t n, int part, int parts, int64_t *b0, int64_t *cnt) {
@@ -748,6 +749,7 @@ static void film_forward_part(void *arg, int part, int parts) {
     float *ur = u + r * s->nBias;
     for (int64_t q = 0; q < s->nBias; q++) ur[q] = ur[q] + bias[q];
   }
+  if (j->plain) return;
   const float alpha = s->alpha;
   for (int64_t b = 0; b < cnt; b++) {
     const int64_t bc = s->Bc == 1 ? 0 : b0 + b;
@@ -787,7 +789,7 @@ static void film_backward_part(void *arg, int part, int parts) {
   if (cnt <= 0) return;
   const float alpha = s->alpha;
   float *du = j->du + b0 * ue;
-  for (int64_t b = 0; b < cnt; b++) {
+  for (int64_t b = 0; b < cnt && !j->plain; b++) {
     const int64_t bc = s->Bc == 1 ? 0 : b0 + b;
     const float *scb = j->scale + bc * ch, *shb = j->shift + bc * ch;
     float *dsc = dscale + bc * ch, *dsh = dshift + bc * ch;
@@ -828,25 +830,40 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int64_t mode;
-  if (argc != 4 || !get_i64(env, argv[0], &mode, "filmBlock: mode must be 0 (forward), 1 or 2 (backward)") || mode < 0 || mode > 2) {
-    if (!(argc != 4)) napi_throw_range_error(env, NULL, "filmBlock: mode must be 0 (forward), 1 or 2 (backward)");
+  if (argc != 4 || !get_i64(env, argv[0], &mode, "filmBlock: mode must be an integer in [0, 5]") || mode < 0 || mode > 5) {
+    if (!(argc != 4)) napi_throw_range_error(env, NULL, "filmBlock: mode must be an integer in [0, 5]");
     else napi_throw_type_error(env, NULL, "filmBlock(mode, bufs, ints, floats): expected 4 arguments");
     return NULL;
   }
-  const uint32_t nbufs = mode == 0 ? 14 : 25;
-  float *buf[25];
-  size_t len[25];
+  /* Modes 3-5: the plain layer y = op(x, W) + b (no FiLM, no activation), forward and backward. */
+  const int plain = mode >= 3;
+  const int base = (int)(plain ? mode - 3 : mode);
+  static const int plainFwd[4] = {0, 1, 2, 12}, plainBwd[6] = {0, 1, 2, 13, 14, 15};
+  const uint32_t nbufs = plain ? (base == 0 ? 4 : 6) : (base == 0 ? 14 : 25);
+  float *buf[25] = {0};
+  size_t len[25] = {0};
+  int present[25] = {0};
+  float *raw[25];
+  size_t rawLen[25];
   int64_t iv[25];
   double fv[3];
   bool isArr;
   uint32_t n;
   napi_value e;
   if (napi_is_array(env, argv[1], &isArr) != napi_ok || !isArr || napi_get_array_length(env, argv[1], &n) != napi_ok || n != nbufs) {
-    napi_throw_type_error(env, NULL, mode == 0 ? "filmBlock: forward needs 14 Float32Arrays" : "filmBlock: backward needs 25 Float32Arrays");
+    napi_throw_type_error(env, NULL, "filmBlock: bufs must hold 14 (forward), 25 (backward), 4 (plain forward) or 6 (plain backward) Float32Arrays");
     return NULL;
   }
   for (uint32_t i = 0; i < nbufs; i++) {
-    if (napi_get_element(env, argv[1], i, &e) != napi_ok || !get_f32(env, e, &buf[i], &len[i], "filmBlock: bufs must be Float32Arrays")) return NULL;
+    if (napi_get_element(env, argv[1], i, &e) != napi_ok || !get_f32(env, e, &raw[i], &rawLen[i], "filmBlock: bufs must be Float32Arrays")) return NULL;
+    const int at = plain ? (base == 0 ? plainFwd[i] : plainBwd[i]) : (int)i;
+    buf[at] = raw[i];
+    len[at] = rawLen[i];
+    present[at] = 1;
+  }
+  if (plain && base == 0) {
+    buf[13] = buf[12]; /* u is y */
+    len[13] = len[12];
   }
   if (napi_is_array(env, argv[2], &isArr) != napi_ok || !isArr || napi_get_array_length(env, argv[2], &n) != napi_ok || (n != 10 && n != 25)) {
     napi_throw_type_error(env, NULL, "filmBlock: ints must be an array of 10 (dense) or 25 (conv) integers");
@@ -896,7 +913,7 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
   const int64_t genSizes[8] = {w1s, s.H, w2s, s.ch, w1s, s.H, w2s, s.ch};
   int64_t need[25];
   int nn = 0;
-  if (mode == 0) {
+  if (base == 0) {
     const int64_t head[4] = {xs, ws, s.nBias, cs};
     for (int i = 0; i < 4; i++) need[nn++] = head[i];
     for (int i = 0; i < 8; i++) need[nn++] = genSizes[i];
@@ -911,7 +928,7 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
     for (int i = 0; i < 8; i++) need[nn++] = genSizes[i];
   }
   for (int i = 0; i < nn; i++) {
-    if ((int64_t)len[i] < need[i]) {
+    if (present[i] && (int64_t)len[i] < need[i]) {
       napi_throw_range_error(env, NULL, "filmBlock: an array is too short for the given dimensions");
       return NULL;
     }
@@ -923,7 +940,7 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
   const int64_t partial = 2 * film + s.nBias; /* per part: dscale, dshift, db */
   /* Scratch: generator pre/hidden (4 x gen), dh (gen), scale, shift, dscale, dshift (4 x film);
      backward: du (us), per-part partial sums, the second part's dW (conv). */
-  const size_t scratchFloats = (size_t)(5 * gen + 4 * film) + (mode != 0 ? (size_t)(us + parts * partial + (parts == 2 && s.kind != 0 ? ws : 0)) : 0);
+  const size_t scratchFloats = (size_t)(5 * gen + 4 * film) + (base != 0 ? (size_t)(us + parts * partial + (parts == 2 && s.kind != 0 ? ws : 0)) : 0);
   float *sc = get_film_scratch(scratchFloats);
   if (!sc) {
     napi_throw_error(env, NULL, "filmBlock: out of memory");
@@ -931,20 +948,23 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
   }
   float *preS = sc, *hS = preS + gen, *preT = hS + gen, *hT = preT + gen, *dh = hT + gen;
   float *scale = dh + gen, *shift = scale + film, *dscale = shift + film, *dshift = dscale + film, *du = dshift + film;
-  const int o = mode == 0 ? 3 : 4; /* index of c */
+  const int o = base == 0 ? 3 : 4; /* index of c */
   const float *c = buf[o];
-  film_gen(&s, c, buf[o + 1], buf[o + 2], buf[o + 3], buf[o + 4], preS, hS, scale);
-  film_gen(&s, c, buf[o + 5], buf[o + 6], buf[o + 7], buf[o + 8], preT, hT, shift);
-  /* The composed ops' float32 order: scale = s*scaleMul + 1, shift = t*shiftMul. */
-  for (int64_t i = 0; i < film; i++) {
-    scale[i] = scale[i] * s.scaleMul + 1.0f;
-    shift[i] = shift[i] * s.shiftMul;
+  if (!plain) {
+    film_gen(&s, c, buf[o + 1], buf[o + 2], buf[o + 3], buf[o + 4], preS, hS, scale);
+    film_gen(&s, c, buf[o + 5], buf[o + 6], buf[o + 7], buf[o + 8], preT, hT, shift);
+    /* The composed ops' float32 order: scale = s*scaleMul + 1, shift = t*shiftMul. */
+    for (int64_t i = 0; i < film; i++) {
+      scale[i] = scale[i] * s.scaleMul + 1.0f;
+      shift[i] = shift[i] * s.shiftMul;
+    }
   }
-  film_job job = {&s, buf, scale, shift, du, du + us, du + us + parts * partial, partial, 1, 0, mode == 1};
-  if (mode == 2) memset(buf[13], 0, (size_t)xs * sizeof(float));
+  /* A plain layer's du is dy itself. */
+  film_job job = {&s, buf, scale, shift, plain ? buf[0] : du, du + us, du + us + parts * partial, partial, 1, 0, base == 1, plain};
+  if (base == 2) memset(buf[13], 0, (size_t)xs * sizeof(float));
   if (parts == 2) threads_for(0); /* each part runs single-threaded sgemm */
   pinned = parts == 2;
-  if (mode == 0) {
+  if (base == 0) {
     run_parts(film_forward_part, &job, parts);
     pinned = 0;
     if (!job.ok) napi_throw_error(env, NULL, "filmBlock: out of memory");
@@ -961,6 +981,16 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
     return NULL;
   }
   float *db = buf[15], *dc = buf[16], *dw = buf[14];
+  if (plain) {
+    memcpy(db, job.partials + 2 * film, (size_t)s.nBias * sizeof(float));
+    if (parts == 2) {
+      const float *p1 = job.partials + partial + 2 * film;
+      for (int64_t i = 0; i < s.nBias; i++) db[i] += p1[i];
+      if (s.kind != 0)
+        for (int64_t i = 0; i < ws; i++) dw[i] += job.dwPart[i];
+    }
+    return NULL;
+  }
   memcpy(dscale, job.partials, (size_t)(2 * film) * sizeof(float));
   memcpy(db, job.partials + 2 * film, (size_t)s.nBias * sizeof(float));
   if (parts == 2) {

@@ -8,9 +8,9 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadNativeBlas } from '@yoto/native-blas';
 import type { Tensor, Tensor2D, Variable } from '@tensorflow/tfjs-core';
-import { selectBackend, getTf, nativeKernelCalls, FILM_BLOCK, FILM_BLOCK_GRAD } from '../src/backend/index.ts';
+import { selectBackend, getTf, nativeKernelCalls, FILM_BLOCK, FILM_BLOCK_GRAD, AFFINE_LAYER_GRAD } from '../src/backend/index.ts';
 import type { Tf } from '../src/backend/index.ts';
-import { applyFilmBlock, fusedFilmBlocks, type BlockLayer } from '../src/engine/film-block.ts';
+import { applyFilmBlock, applyLayer, fusedFilmBlocks, type BlockLayer } from '../src/engine/film-block.ts';
 import { MacCounter, makeConv, makeConvTranspose, makeDense, makeFilm, type Film } from '../src/engine/layers.ts';
 import { ParamSet } from '../src/engine/params.ts';
 import { Rng } from '../src/engine/prng.ts';
@@ -119,6 +119,45 @@ for (const i of [0, 4, 7, 10]) {
       if (e.label === 'dx') assert.ok(g.data.every((v) => v === 0), 'dx is left at zero');
       else assert.ok(relErr(e.data, g.data) <= TOL, `${c.label}: ${e.label} relative error ${relErr(e.data, g.data)}`);
     });
+  });
+}
+
+/** The same for the plain layer op(x, W) + b (the output layers), without FiLM. */
+function plainValueAndGrads(c: Case, fused: boolean, seed: number, inputGradient = true): { label: string; data: Float32Array }[] {
+  const r = rng(seed);
+  const p = new ParamSet(tf, Rng.seeded(seed));
+  const { layer } = c.make(p, new MacCounter());
+  for (const v of p.variables.values()) tf.tidy(() => v.assign(tf.tensor(randArray(r, v.shape), v.shape)));
+  const x = tf.tensor(randArray(r, [c.batch, ...c.input]), [c.batch, ...c.input]);
+  const out = applyLayer(tf, layer, x, undefined, { fused, inputGradient });
+  const weights = tf.tensor(randArray(r, out.shape), out.shape);
+  const vars = [layer.layer.kernel, layer.layer.bias];
+  const loss = (xi: Tensor) => tf.sum(tf.mul(applyLayer(tf, layer, xi, undefined, { fused, inputGradient }), weights));
+  const { value, grads } = tf.variableGrads(() => loss(x) as never, vars);
+  const [dx] = tf.grads((xi: Tensor) => loss(xi))([x]);
+  const res = [
+    { label: 'value', data: out.dataSync() as Float32Array },
+    { label: 'dx', data: dx!.dataSync() as Float32Array },
+    ...vars.map((v) => ({ label: `d ${v.name}`, data: grads[v.name]!.dataSync() as Float32Array })),
+  ];
+  tf.dispose([x, out, weights, value, dx!, ...Object.values(grads)]);
+  p.dispose();
+  return res;
+}
+
+for (const [i, c] of CASES.entries()) {
+  test(`fused plain layer equals the composed ops: ${c.label.replace(/, (per-example|shared) c/, '')}`, { skip }, () => {
+    const ref = plainValueAndGrads(c, false, 300 + i);
+    const before = nativeKernelCalls()[AFFINE_LAYER_GRAD] ?? 0;
+    const got = plainValueAndGrads(c, true, 300 + i);
+    assert.ok((nativeKernelCalls()[AFFINE_LAYER_GRAD] ?? 0) > before, 'the backward kernel ran');
+    ref.forEach((e, j) => {
+      const err = relErr(e.data, got[j]!.data);
+      assert.ok(err <= TOL, `${c.label}: ${e.label} relative error ${err}`);
+    });
+    const noDx = plainValueAndGrads(c, true, 300 + i, false);
+    assert.ok(noDx[1]!.data.every((v) => v === 0), 'dx is left at zero without the input gradient');
+    assert.ok(relErr(ref[2]!.data, noDx[2]!.data) <= TOL, 'dW without the input gradient');
   });
 }
 

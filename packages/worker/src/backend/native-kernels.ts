@@ -356,6 +356,11 @@ export const FILM_BLOCK = 'YotoFilmBlock';
 /** Kernel name of its backward pass: the gradients of all 12 inputs. */
 export const FILM_BLOCK_GRAD = 'YotoFilmBlockGrad';
 
+/** Kernel name of a plain layer's forward pass, `op(x, W) + b` (the output layers): the same addon call without FiLM. */
+export const AFFINE_LAYER = 'YotoAffineLayer';
+/** Its backward pass: the gradients of x, W and b. */
+export const AFFINE_LAYER_GRAD = 'YotoAffineLayerGrad';
+
 /** The generator inputs of a FiLM block, in the addon's order. */
 export const FILM_GEN_INPUTS = ['ws1', 'bs1', 'ws2', 'bs2', 'wt1', 'bt1', 'wt2', 'bt2'] as const;
 
@@ -408,6 +413,26 @@ function filmBlockBackward(args: KernelArgs): TensorInfo[] {
   return outs;
 }
 
+function affineForward(args: KernelArgs): TensorInfo {
+  requireActive();
+  const a = args.attrs as unknown as FilmBlockAttrs;
+  const ins = filmInputs(args.inputs, ['x', 'W', 'b']);
+  const out = args.backend.makeOutput(a.outShape, 'float32');
+  count(AFFINE_LAYER);
+  blas!.filmBlock(3, views(args.backend, ...ins, out), a.ints, [a.alpha, a.scaleMul, a.shiftMul]);
+  return out;
+}
+
+function affineBackward(args: KernelArgs): TensorInfo[] {
+  requireActive();
+  const a = args.attrs as unknown as FilmBlockAttrs;
+  const [dy, x, W, b] = filmInputs(args.inputs, ['dy', 'x', 'W', 'b']) as [TensorInfo, TensorInfo, TensorInfo, TensorInfo];
+  const outs = [x, W, b].map((t) => args.backend.makeOutput(t.shape, 'float32'));
+  count(AFFINE_LAYER_GRAD);
+  blas!.filmBlock(a.inputGradient ? 4 : 5, views(args.backend, dy, x, W, ...outs), a.ints, [a.alpha, a.scaleMul, a.shiftMul]);
+  return outs;
+}
+
 // ---------------------------------------------------------------------------
 
 const WRAPPERS: Record<string, (prev: KernelFn) => KernelFn> = {
@@ -446,6 +471,8 @@ export function registerNativeKernels(addon: NativeBlas): string[] {
     const own: [string, KernelFn][] = [
       [FILM_BLOCK, filmBlockForward],
       [FILM_BLOCK_GRAD, filmBlockBackward],
+      [AFFINE_LAYER, affineForward],
+      [AFFINE_LAYER_GRAD, affineBackward],
     ];
     for (const [kernelName, fn] of own) {
       if (!tf.getKernel(kernelName, BACKEND)) tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc: fn as unknown as KernelConfig['kernelFunc'] });

@@ -140,7 +140,7 @@ export class FilmVae {
     for (const [i, blk] of blocks.entries()) {
       // The images into the encoder need no gradient; the latents into the decoder do.
       const inputGradient = !(i === 0 && blocks === this.encoder);
-      h = blk.film ? applyFilmBlock(tf, blk.layer, blk.film, h, c, blk.reshape, { inputGradient }) : applyLayer(tf, blk.layer, h, blk.reshape);
+      h = blk.film ? applyFilmBlock(tf, blk.layer, blk.film, h, c, blk.reshape, { inputGradient }) : applyLayer(tf, blk.layer, h, blk.reshape, { inputGradient });
     }
     return h;
   }

@@ -1,0 +1,13 @@
+import { loadNativeBlas } from './packages/native-blas/src/index.ts';
+const r = loadNativeBlas(); if (!r.ok) throw new Error(r.reason);
+const blas = r.blas; blas.setThreads(1);
+const B = 64, cd = 1, H = 32;
+const rand = (n: number) => new Float32Array(n).map(() => Math.random() - 0.5);
+const K = 3136, N = 256, ch = 256, P = 1;
+const x = rand(B * K), W = rand(K * N), c = rand(B * cd);
+const gen = [rand(cd * H), rand(H), rand(H * ch), rand(ch), rand(cd * H), rand(H), rand(H * ch), rand(ch)];
+const u = rand(B * N);
+const ints = [0, B, B, cd, H, ch, P, N, K, N];
+const dy = rand(B * N);
+const grads = [new Float32Array(x.length), new Float32Array(W.length), new Float32Array(N), new Float32Array(c.length), ...gen.map((g) => new Float32Array(g.length))];
+const t = performance.now(); while (performance.now() - t < 4000) blas.filmBlock(1, [dy, x, W, u, c, ...gen, ...grads], ints, [0.3, 0.5, 0.5]);
