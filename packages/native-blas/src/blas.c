@@ -490,6 +490,83 @@ static napi_value js_broadcast_op(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * Splitting a FiLM block over two threads: the calling thread and one persistent worker
+ * each take half of the batch (their own im2col scratch, single-threaded sgemm), and
+ * the per-part sums (dW of a conv, bias and FiLM gradients) are added afterwards. This
+ * parallelises the im2col/col2im and elementwise passes too, which OpenBLAS's own
+ * threading leaves on one core, and wakes one thread per call instead of a pool per
+ * product. Layers under SPLIT_FLOPS stay on the calling thread.
+ */
+#include <pthread.h>
+#define SPLIT_FLOPS 4.0e6
+typedef void (*part_fn)(void *arg, int part, int parts);
+static pthread_mutex_t split_call = PTHREAD_MUTEX_INITIALIZER; /* one split at a time per process */
+static pthread_mutex_t split_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t split_go = PTHREAD_COND_INITIALIZER, split_done = PTHREAD_COND_INITIALIZER;
+static part_fn split_fn;
+static void *split_arg;
+static uint64_t split_seq = 0, split_finished = 0;
+static int split_started = 0;
+
+static void *split_worker(void *unused) {
+  (void)unused;
+  uint64_t seen = 0;
+  for (;;) {
+    pthread_mutex_lock(&split_mu);
+    while (split_seq == seen) pthread_cond_wait(&split_go, &split_mu);
+    seen = split_seq;
+    part_fn fn = split_fn;
+    void *arg = split_arg;
+    pthread_mutex_unlock(&split_mu);
+    fn(arg, 1, 2);
+    pthread_mutex_lock(&split_mu);
+    split_finished = seen;
+    pthread_cond_signal(&split_done);
+    pthread_mutex_unlock(&split_mu);
+  }
+  return NULL;
+}
+
+/* fn(arg, part, parts) for every part; with 2 parts, part 1 runs on the worker thread. */
+static void run_parts(part_fn fn, void *arg, int parts) {
+  if (parts < 2) {
+    fn(arg, 0, 1);
+    return;
+  }
+  pthread_mutex_lock(&split_call);
+  if (!split_started) {
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    split_started = pthread_create(&t, &attr, split_worker, NULL) == 0;
+    pthread_attr_destroy(&attr);
+    if (!split_started) {
+      pthread_mutex_unlock(&split_call);
+      fn(arg, 0, 1);
+      return;
+    }
+  }
+  pthread_mutex_lock(&split_mu);
+  split_fn = fn;
+  split_arg = arg;
+  split_seq++;
+  pthread_cond_signal(&split_go);
+  pthread_mutex_unlock(&split_mu);
+  fn(arg, 0, 2);
+  pthread_mutex_lock(&split_mu);
+  while (split_finished != split_seq) pthread_cond_wait(&split_done, &split_mu);
+  pthread_mutex_unlock(&split_mu);
+  pthread_mutex_unlock(&split_call);
+}
+
+static void part_range(int64_t n, int part, int parts, int64_t *b0, int64_t *cnt) {
+  const int64_t half = (n + parts - 1) / parts;
+  *b0 = part * half;
+  *cnt = part == parts - 1 ? n - *b0 : half;
+}
+
+/*
  * adam(p, g, m, v, p2, m2, v2, b1, c1, b2, c2, eps, lrT, wd, decay): one pass of the
  * Adam update in the exact float32 operations (and order) of the unfused tf ops:
  *   g <- g + p*wd (if decay); m2 = m*b1 + g*c1; v2 = v*b2 + (g*g)*c2;
@@ -519,6 +596,24 @@ static void adam_loop(const float *restrict P, const float *restrict G, const fl
       P2[i] = p - (m / (sqrtf(v) + eps)) * lrT;
     }
   }
+}
+
+/* Parameters with at least this many entries are updated by two threads (a memory-bound pass). */
+#define ADAM_SPLIT ((size_t)1 << 16)
+typedef struct {
+  float *a[7];
+  size_t n;
+  float k[7];
+  bool decay;
+} adam_job;
+
+static void adam_part(void *arg, int part, int parts) {
+  adam_job *j = (adam_job *)arg;
+  int64_t i0, cnt;
+  part_range((int64_t)j->n, part, parts, &i0, &cnt);
+  if (cnt <= 0) return;
+  adam_loop(j->a[0] + i0, j->a[1] + i0, j->a[2] + i0, j->a[3] + i0, j->a[4] + i0, j->a[5] + i0, j->a[6] + i0, (size_t)cnt, j->k[0], j->k[1], j->k[2], j->k[3], j->k[4],
+            j->k[5], j->k[6], j->decay);
 }
 
 static napi_value js_adam(napi_env env, napi_callback_info info) {
@@ -551,7 +646,8 @@ static napi_value js_adam(napi_env env, napi_callback_info info) {
         napi_throw_range_error(env, NULL, "adam: outputs must not overlap other operands");
         return NULL;
       }
-  adam_loop(a[0], a[1], a[2], a[3], a[4], a[5], a[6], len[0], (float)k[0], (float)k[1], (float)k[2], (float)k[3], (float)k[4], (float)k[5], (float)k[6], decay);
+  adam_job job = {{a[0], a[1], a[2], a[3], a[4], a[5], a[6]}, len[0], {(float)k[0], (float)k[1], (float)k[2], (float)k[3], (float)k[4], (float)k[5], (float)k[6]}, decay};
+  run_parts(adam_part, &job, wanted_threads >= 2 && len[0] >= ADAM_SPLIT ? 2 : 1);
   return NULL;
 }
 
@@ -624,77 +720,6 @@ static void film_gen_back(const film_spec *s, const float *c, const float *w1, c
   gemm(false, true, Bc, cd, H, 1.0f, dh, H, w1, H, dcBeta, dc, cd);
 }
 
-/*
- * Splitting a FiLM block over two threads: the calling thread and one persistent worker
- * each take half of the batch (their own im2col scratch, single-threaded sgemm), and
- * the per-part sums (dW of a conv, bias and FiLM gradients) are added afterwards. This
- * parallelises the im2col/col2im and elementwise passes too, which OpenBLAS's own
- * threading leaves on one core, and wakes one thread per call instead of a pool per
- * product. Layers under SPLIT_FLOPS stay on the calling thread.
- */
-#include <pthread.h>
-#define SPLIT_FLOPS 4.0e6
-typedef void (*part_fn)(void *arg, int part, int parts);
-static pthread_mutex_t split_call = PTHREAD_MUTEX_INITIALIZER; /* one split at a time per process */
-static pthread_mutex_t split_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t split_go = PTHREAD_COND_INITIALIZER, split_done = PTHREAD_COND_INITIALIZER;
-static part_fn split_fn;
-static void *split_arg;
-static uint64_t split_seq = 0, split_finished = 0;
-static int split_started = 0;
-
-static void *split_worker(void *unused) {
-  (void)unused;
-  uint64_t seen = 0;
-  for (;;) {
-    pthread_mutex_lock(&split_mu);
-    while (split_seq == seen) pthread_cond_wait(&split_go, &split_mu);
-    seen = split_seq;
-    part_fn fn = split_fn;
-    void *arg = split_arg;
-    pthread_mutex_unlock(&split_mu);
-    fn(arg, 1, 2);
-    pthread_mutex_lock(&split_mu);
-    split_finished = seen;
-    pthread_cond_signal(&split_done);
-    pthread_mutex_unlock(&split_mu);
-  }
-  return NULL;
-}
-
-/* fn(arg, part, parts) for every part; with 2 parts, part 1 runs on the worker thread. */
-static void run_parts(part_fn fn, void *arg, int parts) {
-  if (parts < 2) {
-    fn(arg, 0, 1);
-    return;
-  }
-  pthread_mutex_lock(&split_call);
-  if (!split_started) {
-    pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    split_started = pthread_create(&t, &attr, split_worker, NULL) == 0;
-    pthread_attr_destroy(&attr);
-    if (!split_started) {
-      pthread_mutex_unlock(&split_call);
-      fn(arg, 0, 1);
-      return;
-    }
-  }
-  pthread_mutex_lock(&split_mu);
-  split_fn = fn;
-  split_arg = arg;
-  split_seq++;
-  pthread_cond_signal(&split_go);
-  pthread_mutex_unlock(&split_mu);
-  fn(arg, 0, 2);
-  pthread_mutex_lock(&split_mu);
-  while (split_finished != split_seq) pthread_cond_wait(&split_done, &split_mu);
-  pthread_mutex_unlock(&split_mu);
-  pthread_mutex_unlock(&split_call);
-}
-
 typedef struct {
   const film_spec *s;
   float **buf;
@@ -707,11 +732,6 @@ typedef struct {
   int plain; /* no FiLM and no activation: y = u, du = dy */
 } film_job;
 
-static void part_range(int64_t n, int part, int parts, int64_t *b0, int64_t *cnt) {
-  const int64_t half = (n + parts - 1) / parts;
-  *b0 = part * half;
-  *cnt = part == parts - 1 ? n - *b0 : half;
-}
 
 /* Floats per example of x and u. */
 static void per_example(const film_spec *s, int64_t *xe, int64_t *ue) {
