@@ -845,6 +845,42 @@ static void film_backward_part(void *arg, int part, int parts) {
   if (!ok) j->ok = 0;
 }
 
+static _Thread_local float *film_scratch2 = NULL;
+static _Thread_local size_t film_scratch2_cap = 0;
+
+static float *get_film_scratch2(size_t n) {
+  if (n > film_scratch2_cap) {
+    free(film_scratch2);
+    film_scratch2 = (float *)malloc(n * sizeof(float));
+    film_scratch2_cap = film_scratch2 ? n : 0;
+  }
+  return film_scratch2;
+}
+
+/* The two FiLM generators of a block (s: index 0, t: index 1), forward or backward, one per part. */
+typedef struct {
+  const film_spec *s;
+  const float *c;
+  float **w;      /* ws1, bs1, ws2, bs2, wt1, bt1, wt2, bt2 */
+  float *pre[2], *h[2], *out[2], *dout[2];
+  float *dh;      /* generator s's dh scratch */
+  float *dc, *dc2; /* backward: s writes dc, t writes dc2 (then added) */
+  float **grads;  /* dws1, dbs1, dws2, dbs2, dwt1, dbt1, dwt2, dbt2 */
+  float *dh2;
+} gen_job;
+
+static void gen_forward_part(void *arg, int part, int parts) {
+  gen_job *j = (gen_job *)arg;
+  for (int g = part; g < 2; g += parts) film_gen(j->s, j->c, j->w[4 * g], j->w[4 * g + 1], j->w[4 * g + 2], j->w[4 * g + 3], j->pre[g], j->h[g], j->out[g]);
+}
+
+static void gen_backward_part(void *arg, int part, int parts) {
+  gen_job *j = (gen_job *)arg;
+  for (int g = part; g < 2; g += parts)
+    film_gen_back(j->s, j->c, j->w[4 * g], j->w[4 * g + 2], j->pre[g], j->h[g], j->dout[g], g == 0 ? j->dh : j->dh2, j->grads[4 * g], j->grads[4 * g + 1],
+                  j->grads[4 * g + 2], j->grads[4 * g + 3], g == 0 ? j->dc : j->dc2, 0.0f);
+}
+
 static napi_value js_film_block(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -970,9 +1006,20 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
   float *scale = dh + gen, *shift = scale + film, *dscale = shift + film, *dshift = dscale + film, *du = dshift + film;
   const int o = base == 0 ? 3 : 4; /* index of c */
   const float *c = buf[o];
+  /*
+   * With two threads wanted, the whole call keeps OpenBLAS on one thread and splits the
+   * work itself: a woken OpenBLAS pool keeps yielding-spinning for a while after each
+   * product and then competes with the split parts for the two cores.
+   */
+  if (wanted_threads >= 2) {
+    threads_for(0);
+    pinned = 1;
+  }
+  /* The generators' products: s on one thread, t on the other. */
+  const int genParts = wanted_threads >= 2 && 2.0 * (double)s.Bc * (double)s.H * (double)(s.cd + s.ch) >= SPLIT_FLOPS / 2 ? 2 : 1;
+  gen_job gj = {&s, c, buf + o + 1, {preS, preT}, {hS, hT}, {scale, shift}, {dscale, dshift}, dh, NULL, NULL, buf + 17};
   if (!plain) {
-    film_gen(&s, c, buf[o + 1], buf[o + 2], buf[o + 3], buf[o + 4], preS, hS, scale);
-    film_gen(&s, c, buf[o + 5], buf[o + 6], buf[o + 7], buf[o + 8], preT, hT, shift);
+    run_parts(gen_forward_part, &gj, genParts);
     /* The composed ops' float32 order: scale = s*scaleMul + 1, shift = t*shiftMul. */
     for (int64_t i = 0; i < film; i++) {
       scale[i] = scale[i] * s.scaleMul + 1.0f;
@@ -982,8 +1029,10 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
   /* A plain layer's du is dy itself. */
   film_job job = {&s, buf, scale, shift, plain ? buf[0] : du, du + us, du + us + parts * partial, partial, 1, 0, base == 1, plain};
   if (base == 2) memset(buf[13], 0, (size_t)xs * sizeof(float));
-  if (parts == 2) threads_for(0); /* each part runs single-threaded sgemm */
-  pinned = parts == 2;
+  if (parts == 2) {
+    threads_for(0); /* each part runs single-threaded sgemm */
+    pinned = 1;
+  }
   if (base == 0) {
     run_parts(film_forward_part, &job, parts);
     pinned = 0;
@@ -1009,6 +1058,7 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
       if (s.kind != 0)
         for (int64_t i = 0; i < ws; i++) dw[i] += job.dwPart[i];
     }
+    pinned = 0;
     return NULL;
   }
   memcpy(dscale, job.partials, (size_t)(2 * film) * sizeof(float));
@@ -1024,8 +1074,23 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
     dscale[i] = dscale[i] * s.scaleMul;
     dshift[i] = dshift[i] * s.shiftMul;
   }
-  film_gen_back(&s, c, buf[5], buf[7], preS, hS, dscale, dh, buf[17], buf[18], buf[19], buf[20], dc, 0.0f);
-  film_gen_back(&s, c, buf[9], buf[11], preT, hT, dshift, dh, buf[21], buf[22], buf[23], buf[24], dc, 1.0f);
+  if (wanted_threads >= 2) {
+    threads_for(0);
+    pinned = 1;
+  }
+  /* The t generator's dc and dh go to their own scratch when it runs on the other thread. */
+  float *extra = get_film_scratch2((size_t)(s.Bc * (s.cd + s.H)));
+  if (!extra) {
+    pinned = 0;
+    napi_throw_error(env, NULL, "filmBlock: out of memory");
+    return NULL;
+  }
+  gj.dc = dc;
+  gj.dc2 = extra;
+  gj.dh2 = extra + s.Bc * s.cd;
+  run_parts(gen_backward_part, &gj, genParts);
+  for (int64_t i = 0; i < s.Bc * s.cd; i++) dc[i] += extra[i];
+  pinned = 0;
   return NULL;
 }
 

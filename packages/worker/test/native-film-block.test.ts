@@ -57,6 +57,7 @@ const CASES: Case[] = [
   { label: 'dense split over threads, shared c, reshaped', batch: 5, condRows: 1, condDim: 1, input: [400], make: (p, m) => ({ layer: { kind: 'dense', layer: makeDense(p, m, 'l', 400, 7 * 7 * 40) }, film: film(p, m, 1, 40), reshape: [7, 7, 40] }) },
   { label: 'conv split over threads', batch: 7, condRows: 'batch', condDim: 1, input: [16, 16, 16], make: (p, m) => ({ layer: { kind: 'conv', layer: makeConv(p, m, 'l', 16, 16, 16, 32, 4, 2) }, film: film(p, m, 1, 32) }) },
   { label: 'conv-transpose split over threads, shared c', batch: 5, condRows: 1, condDim: 2, input: [8, 8, 32], make: (p, m) => ({ layer: { kind: 'conv', layer: makeConvTranspose(p, m, 'l', 8, 8, 32, 16, 4, 2) }, film: film(p, m, 2, 16) }) },
+  { label: 'dense with large FiLM generators (split over threads)', batch: 8, condRows: 'batch', condDim: 2, input: [64], make: (p, m) => ({ layer: { kind: 'dense', layer: makeDense(p, m, 'l', 64, 512) }, film: makeFilm(p, m, 'blk', 2, 256, 512, 0.5, 0.7) }) },
 ];
 
 /** Values and gradients (x, c, then every variable) of sum(block(x, c) · r) on one path. */
