@@ -13,6 +13,10 @@
  * filter tap (i, j, c), so a forward conv is col[M, K] x W[K, O] = Y[M, O] with
  * K = fh*fw*c and M = n*outH*outW; Y is already NHWC. Scratch memory is one
  * grow-only buffer per thread (worker_threads may each hold the addon).
+ *
+ * filmBlock fuses a whole layer of the FiLM VAE (product, bias, FiLM generators, FiLM,
+ * leaky ReLU) into one call each way, split over two threads when asked for (see the
+ * comment above run_parts).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <node_api.h>
@@ -654,7 +658,9 @@ static napi_value js_adam(napi_env env, napi_callback_info info) {
 /*
  * filmBlock(mode, bufs, ints, floats): one FiLM-conditioned layer of the FiLM VAE as a
  * single call each way (mode 0 forward, 1 backward, 2 backward with dx left at zero: x is
- * data that needs no gradient, e.g. the images into the first layer):
+ * data that needs no gradient, e.g. the images into the first layer; modes 3, 4, 5 are the
+ * same for the plain layer y = op(x, W) + b, with bufs [x, W, b, y] and
+ * [dy, x, W, dx, dW, db], ints as below with Bc = cd = H = 1):
  *   u = op(x, W) + b;  scale = 1 + scaleMul * s(c);  shift = shiftMul * t(c)
  *   y = leaky(u * scale + shift)
  * where op is a dense product (kind 0), a conv2d (kind 1) or a conv2dTranspose (kind 2,

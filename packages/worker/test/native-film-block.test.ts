@@ -2,7 +2,7 @@
 // against the same block as composed tfjs ops: values and the gradients of every input and
 // weight, for dense, conv and conv-transpose layers, per-example and shared conditioning,
 // batch 1, strides 1 and 2, and the dense-reshaped-to-channels block of the conv VAE.
-// Also the zero-copy Identity and a whole FiLM VAE training step. Skipped where the
+// Also the plain output layers and whole FiLM VAEs against the cpu backend. Skipped where the
 // OpenBLAS addon is not built.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -182,15 +182,6 @@ test('fused FiLM block rejects conditioning with the wrong number of rows', { sk
   p.dispose();
 });
 
-test('Identity on native-cpu shares memory and keeps the values after the source is disposed', { skip }, () => {
-  const x = tf.tensor([1, 2, 3, 4], [2, 2]);
-  const before = nativeKernelCalls()[tf.Identity] ?? 0;
-  const y = tf.engine().runKernel(tf.Identity, { x }) as Tensor;
-  assert.equal((nativeKernelCalls()[tf.Identity] ?? 0) - before, 1);
-  x.dispose();
-  assert.deepEqual([...y.dataSync()], [1, 2, 3, 4]);
-  y.dispose();
-});
 
 /** Loss value and every parameter's gradient of a whole FiLM VAE on `backend` (same seed, same inputs). */
 async function vaeGrads(backend: string, arch: 'conv' | 'mlp', sharedC: boolean): Promise<{ label: string; data: Float32Array }[]> {

@@ -15,8 +15,13 @@
  * for a case they do not handle (NCHW, int dtypes, fused activations other than
  * linear/bias, irregular batch broadcasting) they call that previous kernel.
  *
+ * It also registers kernels of its own that exist only here: whole FiLM blocks and plain
+ * output layers (FILM_BLOCK, AFFINE_LAYER and their gradients; engine/film-block.ts),
+ * one addon call each way instead of dozens of tfjs kernels.
+ *
  * Threads: OpenBLAS's pool size is process-wide; the backend selector sets it to
- * the worker's thread count (YOTO_THREADS, default all available cores).
+ * the worker's thread count (YOTO_THREADS, default all available cores). With two or
+ * more, the fused layers split their batch over two threads themselves (see blas.c).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataType, KernelBackend, KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
@@ -26,7 +31,6 @@ import { ADAM_UPDATE, type AdamUpdateAttrs } from './wasm-kernels.ts';
 interface WasmBackend extends KernelBackend {
   makeOutput(shape: number[], dtype: DataType): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): Float32Array;
-  incRef(dataId: TensorInfo['dataId']): void;
 }
 type Inputs = Record<string, TensorInfo | undefined>;
 type KernelArgs = { inputs: Inputs; attrs?: NamedAttrMap; backend: WasmBackend };
@@ -332,21 +336,6 @@ function adamUpdate(prev: KernelFn): KernelFn {
   };
 }
 
-/**
- * Identity without a copy: the output shares the input's memory (reference counted, as
- * the cpu backend does). tfjs's engine clones every tensor it saves for the backward
- * pass through this kernel; the wasm kernel copies each one.
- */
-function identity(prev: KernelFn): KernelFn {
-  return (args) => {
-    const { x } = args.inputs;
-    if (!active || !x || x.dtype === 'string') return prev(args);
-    args.backend.incRef(x.dataId);
-    count(tf.Identity);
-    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
-  };
-}
-
 // ---------------------------------------------------------------------------
 // Whole FiLM blocks (engine/film-block.ts): layer, bias, FiLM generators, FiLM and
 // leaky ReLU in one kernel each way. They exist only on native-cpu; nothing wraps them.
@@ -446,7 +435,6 @@ const WRAPPERS: Record<string, (prev: KernelFn) => KernelFn> = {
   [tf.Add]: binary(0, tf.Add),
   [tf.Multiply]: binary(1, tf.Multiply),
   [ADAM_UPDATE]: adamUpdate,
-  [tf.Identity]: identity,
 };
 
 /**
