@@ -352,6 +352,30 @@ static int conv_bp_filter(const float *x, const float *dy, float *dw, const conv
   return 1;
 }
 
+/*
+ * y = conv(x, w) and dw = gradient of conv(x, w) w.r.t. w for dy, from one im2col of x
+ * (the backward pass of a conv2dTranspose, where x is its output gradient).
+ */
+static int conv_fwd_and_filter(const float *x, const float *w, const float *dy, float *y, float *dw, const conv_dims *dp) {
+  const conv_dims d = *dp;
+  const int64_t K = d.fh * d.fw * d.c, P = d.outH * d.outW;
+  if (is_pointwise(&d)) {
+    gemm(false, false, (d.n * P), d.o, K, 1.0f, x, K, w, d.o, 0.0f, y, d.o);
+    gemm(true, false, K, d.o, (d.n * P), 1.0f, x, K, dy, d.o, 0.0f, dw, d.o);
+    return 1;
+  }
+  const int64_t nb = chunk_examples(&d);
+  float *col = get_scratch((size_t)(nb * P * K));
+  if (!col) return 0;
+  for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
+    const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
+    im2col(x, col, &d, b0, cnt);
+    gemm(false, false, (cnt * P), d.o, K, 1.0f, col, K, w, d.o, 0.0f, y + b0 * P * d.o, d.o);
+    gemm(true, false, K, d.o, (cnt * P), 1.0f, col, K, dy + b0 * P * d.o, d.o, b0 == 0 ? 0.0f : 1.0f, dw, d.o);
+  }
+  return 1;
+}
+
 /* conv2d(x, w, y, dims): y = conv(x, w), NHWC / HWIO. */
 static napi_value js_conv2d(napi_env env, napi_callback_info info) {
   float *x, *w, *y;
@@ -846,7 +870,7 @@ static void film_backward_part(void *arg, int part, int parts) {
   } else if (s->kind == 1) {
     ok = conv_bp_filter(x + b0 * xe, du, dwOut, &d) && (!j->wantDx || conv_bp_input(du, w, dx + b0 * xe, &d));
   } else {
-    ok = conv_bp_filter(du, x + b0 * xe, dwOut, &d) && (!j->wantDx || conv_fwd(du, w, dx + b0 * xe, &d));
+    ok = j->wantDx ? conv_fwd_and_filter(du, w, x + b0 * xe, dx + b0 * xe, dwOut, &d) : conv_bp_filter(du, x + b0 * xe, dwOut, &d);
   }
   if (!ok) j->ok = 0;
 }
