@@ -227,6 +227,12 @@ static void im2col(const float *x, float *col, const conv_dims *d, int64_t b0, i
             memset(dst, 0, (size_t)(d->fw * C) * sizeof(float));
             continue;
           }
+          const int64_t ix0 = ox * d->sw - d->left;
+          if (d->dw == 1 && ix0 >= 0 && ix0 + d->fw <= d->w) {
+            /* The whole filter row lies inside the image: one contiguous run of fw*C floats. */
+            memcpy(dst, xb + (iy * d->w + ix0) * C, (size_t)(d->fw * C) * sizeof(float));
+            continue;
+          }
           for (int64_t j = 0; j < d->fw; j++) {
             const int64_t ix = ox * d->sw - d->left + j * d->dw;
             if (ix < 0 || ix >= d->w) memset(dst + j * C, 0, (size_t)C * sizeof(float));
@@ -775,6 +781,34 @@ static void per_example(const film_spec *s, int64_t *xe, int64_t *ue) {
   }
 }
 
+/* y = leaky(u*scale + shift) over P rows of ch (distinct arrays: vectorisable). */
+static void film_leaky_rows(const float *restrict u, float *restrict y, const float *restrict scale, const float *restrict shift, int64_t P, int64_t ch, float alpha) {
+  for (int64_t p = 0; p < P; p++) {
+    const float *ur = u + p * ch;
+    float *yr = y + p * ch;
+    for (int64_t q = 0; q < ch; q++) {
+      const float a = ur[q] * scale[q] + shift[q];
+      yr[q] = a > 0.0f ? a : a * alpha;
+    }
+  }
+}
+
+/* The backward pass over P rows of ch: du = g*scale, dscale += g*u, dshift += g with g = leaky'(a)*dy. */
+static void film_grad_rows(const float *restrict u, const float *restrict dy, float *restrict du, const float *restrict scale, const float *restrict shift,
+                           float *restrict dscale, float *restrict dshift, int64_t P, int64_t ch, float alpha) {
+  for (int64_t p = 0; p < P; p++) {
+    const float *ur = u + p * ch, *dyr = dy + p * ch;
+    float *dur = du + p * ch;
+    for (int64_t q = 0; q < ch; q++) {
+      const float a = ur[q] * scale[q] + shift[q];
+      const float g = a > 0.0f ? dyr[q] : dyr[q] * alpha;
+      dshift[q] += g;
+      dscale[q] += g * ur[q];
+      dur[q] = g * scale[q];
+    }
+  }
+}
+
 static void film_forward_part(void *arg, int part, int parts) {
   film_job *j = (film_job *)arg;
   const film_spec *s = j->s;
@@ -803,15 +837,7 @@ static void film_forward_part(void *arg, int part, int parts) {
   const float alpha = s->alpha;
   for (int64_t b = 0; b < cnt; b++) {
     const int64_t bc = s->Bc == 1 ? 0 : b0 + b;
-    const float *scb = j->scale + bc * ch, *shb = j->shift + bc * ch;
-    for (int64_t p = 0; p < P; p++) {
-      const float *ur = u + (b * P + p) * ch;
-      float *yr = y + (b * P + p) * ch;
-      for (int64_t q = 0; q < ch; q++) {
-        const float a = ur[q] * scb[q] + shb[q];
-        yr[q] = a > 0.0f ? a : a * alpha;
-      }
-    }
+    film_leaky_rows(u + b * P * ch, y + b * P * ch, j->scale + bc * ch, j->shift + bc * ch, P, ch, alpha);
   }
 }
 
@@ -841,20 +867,8 @@ static void film_backward_part(void *arg, int part, int parts) {
   float *du = j->du + b0 * ue;
   for (int64_t b = 0; b < cnt && !j->plain; b++) {
     const int64_t bc = s->Bc == 1 ? 0 : b0 + b;
-    const float *scb = j->scale + bc * ch, *shb = j->shift + bc * ch;
-    float *dsc = dscale + bc * ch, *dsh = dshift + bc * ch;
-    for (int64_t p = 0; p < P; p++) {
-      const int64_t off = ((b0 + b) * P + p) * ch;
-      const float *ur = u + off, *dyr = dy + off;
-      float *dur = j->du + off;
-      for (int64_t q = 0; q < ch; q++) {
-        const float a = ur[q] * scb[q] + shb[q];
-        const float g = a > 0.0f ? dyr[q] : dyr[q] * alpha;
-        dsh[q] += g;
-        dsc[q] += g * ur[q];
-        dur[q] = g * scb[q];
-      }
-    }
+    const int64_t off = (b0 + b) * P * ch;
+    film_grad_rows(u + off, dy + off, j->du + off, j->scale + bc * ch, j->shift + bc * ch, dscale + bc * ch, dshift + bc * ch, P, ch, alpha);
   }
   const int64_t rows = cnt * ue / s->nBias;
   for (int64_t r = 0; r < rows; r++) {
