@@ -781,13 +781,20 @@ static void per_example(const film_spec *s, int64_t *xe, int64_t *ue) {
   }
 }
 
-/* y = leaky(u*scale + shift) over P rows of ch (distinct arrays: vectorisable). */
-static void film_leaky_rows(const float *restrict u, float *restrict y, const float *restrict scale, const float *restrict shift, int64_t P, int64_t ch, float alpha) {
+/*
+ * u += bias, then y = leaky(u*scale + shift), over P rows of ch (distinct arrays:
+ * vectorisable). The bias row of pixel p is bias + p*bstride (0: one bias per channel).
+ */
+static void film_leaky_rows(float *restrict u, float *restrict y, const float *restrict bias, int64_t bstride, const float *restrict scale,
+                            const float *restrict shift, int64_t P, int64_t ch, float alpha) {
   for (int64_t p = 0; p < P; p++) {
-    const float *ur = u + p * ch;
+    float *ur = u + p * ch;
     float *yr = y + p * ch;
+    const float *br = bias + p * bstride;
     for (int64_t q = 0; q < ch; q++) {
-      const float a = ur[q] * scale[q] + shift[q];
+      const float v = ur[q] + br[q];
+      ur[q] = v;
+      const float a = v * scale[q] + shift[q];
       yr[q] = a > 0.0f ? a : a * alpha;
     }
   }
@@ -795,16 +802,19 @@ static void film_leaky_rows(const float *restrict u, float *restrict y, const fl
 
 /* The backward pass over P rows of ch: du = g*scale, dscale += g*u, dshift += g with g = leaky'(a)*dy. */
 static void film_grad_rows(const float *restrict u, const float *restrict dy, float *restrict du, const float *restrict scale, const float *restrict shift,
-                           float *restrict dscale, float *restrict dshift, int64_t P, int64_t ch, float alpha) {
+                           float *restrict dscale, float *restrict dshift, float *restrict db, int64_t bstride, int64_t P, int64_t ch, float alpha) {
   for (int64_t p = 0; p < P; p++) {
     const float *ur = u + p * ch, *dyr = dy + p * ch;
     float *dur = du + p * ch;
+    float *dbr = db + p * bstride;
     for (int64_t q = 0; q < ch; q++) {
       const float a = ur[q] * scale[q] + shift[q];
       const float g = a > 0.0f ? dyr[q] : dyr[q] * alpha;
+      const float d = g * scale[q];
       dshift[q] += g;
       dscale[q] += g * ur[q];
-      dur[q] = g * scale[q];
+      dur[q] = d;
+      dbr[q] += d;
     }
   }
 }
@@ -828,16 +838,20 @@ static void film_forward_part(void *arg, int part, int parts) {
     j->ok = 0;
     return;
   }
-  const int64_t rows = cnt * ue / s->nBias, ch = s->ch, P = s->P;
-  for (int64_t r = 0; r < rows; r++) {
-    float *ur = u + r * s->nBias;
-    for (int64_t q = 0; q < s->nBias; q++) ur[q] = ur[q] + bias[q];
+  const int64_t ch = s->ch, P = s->P;
+  if (j->plain) {
+    const int64_t rows = cnt * ue / s->nBias;
+    for (int64_t r = 0; r < rows; r++) {
+      float *ur = u + r * s->nBias;
+      for (int64_t q = 0; q < s->nBias; q++) ur[q] = ur[q] + bias[q];
+    }
+    return;
   }
-  if (j->plain) return;
   const float alpha = s->alpha;
+  const int64_t bstride = s->nBias == ch ? 0 : ch;
   for (int64_t b = 0; b < cnt; b++) {
     const int64_t bc = s->Bc == 1 ? 0 : b0 + b;
-    film_leaky_rows(u + b * P * ch, y + b * P * ch, j->scale + bc * ch, j->shift + bc * ch, P, ch, alpha);
+    film_leaky_rows(u + b * P * ch, y + b * P * ch, bias, bstride, j->scale + bc * ch, j->shift + bc * ch, P, ch, alpha);
   }
 }
 
@@ -868,12 +882,15 @@ static void film_backward_part(void *arg, int part, int parts) {
   for (int64_t b = 0; b < cnt && !j->plain; b++) {
     const int64_t bc = s->Bc == 1 ? 0 : b0 + b;
     const int64_t off = (b0 + b) * P * ch;
-    film_grad_rows(u + off, dy + off, j->du + off, j->scale + bc * ch, j->shift + bc * ch, dscale + bc * ch, dshift + bc * ch, P, ch, alpha);
+    film_grad_rows(u + off, dy + off, j->du + off, j->scale + bc * ch, j->shift + bc * ch, dscale + bc * ch, dshift + bc * ch, db, s->nBias == ch ? 0 : ch, P, ch,
+                   alpha);
   }
-  const int64_t rows = cnt * ue / s->nBias;
-  for (int64_t r = 0; r < rows; r++) {
-    const float *dr = du + r * s->nBias;
-    for (int64_t q = 0; q < s->nBias; q++) db[q] += dr[q];
+  if (j->plain) {
+    const int64_t rows = cnt * ue / s->nBias;
+    for (int64_t r = 0; r < rows; r++) {
+      const float *dr = du + r * s->nBias;
+      for (int64_t q = 0; q < s->nBias; q++) db[q] += dr[q];
+    }
   }
   conv_dims d = s->d;
   d.n = cnt;
