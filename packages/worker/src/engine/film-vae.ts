@@ -19,6 +19,9 @@
  *
  * FiLM on dec/dense2 is per reshaped channel rather than per unit: the paper
  * modulates channels, and per-unit generators would hold ~1.6M parameters each.
+ *
+ * Blocks and output layers go through film-block.ts: one fused kernel each way on
+ * native-cpu, the composed ops elsewhere.
  */
 import type * as tfc from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '@yoto/shared';
@@ -33,7 +36,6 @@ export interface InputShape {
   width: number;
   channels: number;
 }
-
 
 interface Block {
   name: string;
