@@ -13,6 +13,10 @@
  * filter tap (i, j, c), so a forward conv is col[M, K] x W[K, O] = Y[M, O] with
  * K = fh*fw*c and M = n*outH*outW; Y is already NHWC. Scratch memory is one
  * grow-only buffer per thread (worker_threads may each hold the addon).
+ *
+ * filmBlock fuses a whole layer of the FiLM VAE (product, bias, FiLM generators, FiLM,
+ * leaky ReLU) into one call each way, split over two threads when asked for (see the
+ * comment above run_parts).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <node_api.h>
@@ -51,9 +55,12 @@ static void threads_for(double flops) {
   }
 }
 
+/* Set while a FiLM block runs split over threads: every sgemm then stays single-threaded. */
+static int pinned = 0;
+
 static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                  int64_t ldc) {
-  threads_for(2.0 * (double)m * (double)n * (double)k);
+  if (!pinned) threads_for(2.0 * (double)m * (double)n * (double)k);
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b,
               ldb, beta, c, ldc);
 }
@@ -220,6 +227,12 @@ static void im2col(const float *x, float *col, const conv_dims *d, int64_t b0, i
             memset(dst, 0, (size_t)(d->fw * C) * sizeof(float));
             continue;
           }
+          const int64_t ix0 = ox * d->sw - d->left;
+          if (d->dw == 1 && ix0 >= 0 && ix0 + d->fw <= d->w) {
+            /* The whole filter row lies inside the image: one contiguous run of fw*C floats. */
+            memcpy(dst, xb + (iy * d->w + ix0) * C, (size_t)(d->fw * C) * sizeof(float));
+            continue;
+          }
           for (int64_t j = 0; j < d->fw; j++) {
             const int64_t ix = ox * d->sw - d->left + j * d->dw;
             if (ix < 0 || ix >= d->w) memset(dst + j * C, 0, (size_t)C * sizeof(float));
@@ -285,28 +298,96 @@ static int conv_args(napi_env env, napi_callback_info info, float **a, float **b
   return 1;
 }
 
+/* y = conv(x, w), NHWC / HWIO. Returns 0 when the im2col scratch cannot be allocated. */
+static int conv_fwd(const float *x, const float *w, float *y, const conv_dims *dp) {
+  const conv_dims d = *dp;
+  const int64_t K = d.fh * d.fw * d.c, P = d.outH * d.outW;
+  if (is_pointwise(&d)) {
+    gemm(false, false, (d.n * P), d.o, K, 1.0f, x, K, w, d.o, 0.0f, y, d.o);
+    return 1;
+  }
+  const int64_t nb = chunk_examples(&d);
+  float *col = get_scratch((size_t)(nb * P * K));
+  if (!col) return 0;
+  for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
+    const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
+    im2col(x, col, &d, b0, cnt);
+    gemm(false, false, (cnt * P), d.o, K, 1.0f, col, K, w, d.o, 0.0f, y + b0 * P * d.o, d.o);
+  }
+  return 1;
+}
+
+/* dx = gradient of conv(x, w) w.r.t. x for dy (also conv2dTranspose's forward). */
+static int conv_bp_input(const float *dy, const float *w, float *dx, const conv_dims *dp) {
+  const conv_dims d = *dp;
+  const int64_t K = d.fh * d.fw * d.c, P = d.outH * d.outW;
+  if (is_pointwise(&d)) {
+    gemm(false, true, (d.n * P), K, d.o, 1.0f, dy, d.o, w, d.o, 0.0f, dx, K);
+    return 1;
+  }
+  const int64_t nb = chunk_examples(&d);
+  float *col = get_scratch((size_t)(nb * P * K));
+  if (!col) return 0;
+  memset(dx, 0, (size_t)(d.n * d.h * d.w * d.c) * sizeof(float));
+  for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
+    const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
+    /* dcol[M, K] = dy[M, O] x W[K, O]^T */
+    gemm(false, true, (cnt * P), K, d.o, 1.0f, dy + b0 * P * d.o, d.o, w, d.o, 0.0f, col, K);
+    col2im(col, dx, &d, b0, cnt);
+  }
+  return 1;
+}
+
+/* dw = gradient of conv(x, w) w.r.t. w for dy. */
+static int conv_bp_filter(const float *x, const float *dy, float *dw, const conv_dims *dp) {
+  const conv_dims d = *dp;
+  const int64_t K = d.fh * d.fw * d.c, P = d.outH * d.outW;
+  if (is_pointwise(&d)) {
+    gemm(true, false, K, d.o, (d.n * P), 1.0f, x, K, dy, d.o, 0.0f, dw, d.o);
+    return 1;
+  }
+  const int64_t nb = chunk_examples(&d);
+  float *col = get_scratch((size_t)(nb * P * K));
+  if (!col) return 0;
+  for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
+    const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
+    im2col(x, col, &d, b0, cnt);
+    /* dW[K, O] (+)= col[M, K]^T x dy[M, O] */
+    gemm(true, false, K, d.o, (cnt * P), 1.0f, col, K, dy + b0 * P * d.o, d.o, b0 == 0 ? 0.0f : 1.0f, dw, d.o);
+  }
+  return 1;
+}
+
+/*
+ * y = conv(x, w) and dw = gradient of conv(x, w) w.r.t. w for dy, from one im2col of x
+ * (the backward pass of a conv2dTranspose, where x is its output gradient).
+ */
+static int conv_fwd_and_filter(const float *x, const float *w, const float *dy, float *y, float *dw, const conv_dims *dp) {
+  const conv_dims d = *dp;
+  const int64_t K = d.fh * d.fw * d.c, P = d.outH * d.outW;
+  if (is_pointwise(&d)) {
+    gemm(false, false, (d.n * P), d.o, K, 1.0f, x, K, w, d.o, 0.0f, y, d.o);
+    gemm(true, false, K, d.o, (d.n * P), 1.0f, x, K, dy, d.o, 0.0f, dw, d.o);
+    return 1;
+  }
+  const int64_t nb = chunk_examples(&d);
+  float *col = get_scratch((size_t)(nb * P * K));
+  if (!col) return 0;
+  for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
+    const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
+    im2col(x, col, &d, b0, cnt);
+    gemm(false, false, (cnt * P), d.o, K, 1.0f, col, K, w, d.o, 0.0f, y + b0 * P * d.o, d.o);
+    gemm(true, false, K, d.o, (cnt * P), 1.0f, col, K, dy + b0 * P * d.o, d.o, b0 == 0 ? 0.0f : 1.0f, dw, d.o);
+  }
+  return 1;
+}
+
 /* conv2d(x, w, y, dims): y = conv(x, w), NHWC / HWIO. */
 static napi_value js_conv2d(napi_env env, napi_callback_info info) {
   float *x, *w, *y;
   conv_dims d;
   if (!conv_args(env, info, &x, &w, &y, &d, "conv2d(x: Float32Array, w: Float32Array, y: Float32Array, dims) with matching sizes", 0)) return NULL;
-  const int64_t K = d.fh * d.fw * d.c, P = d.outH * d.outW;
-  if (is_pointwise(&d)) {
-    gemm(false, false, (d.n * P), d.o, K, 1.0f, x, K, w, d.o, 0.0f, y, d.o);
-    return NULL;
-  }
-  const int64_t nb = chunk_examples(&d);
-  float *col = get_scratch((size_t)(nb * P * K));
-  if (!col) {
-    napi_throw_error(env, NULL, "conv2d: out of memory");
-    return NULL;
-  }
-  for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
-    const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
-    im2col(x, col, &d, b0, cnt);
-    gemm(false, false, (cnt * P), d.o, K, 1.0f, col, K, w, d.o, 0.0f,
-                y + b0 * P * d.o, d.o);
-  }
+  if (!conv_fwd(x, w, y, &d)) napi_throw_error(env, NULL, "conv2d: out of memory");
   return NULL;
 }
 
@@ -316,25 +397,7 @@ static napi_value js_conv2d_bp_input(napi_env env, napi_callback_info info) {
   conv_dims d;
   if (!conv_args(env, info, &dy, &w, &dx, &d, "conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, dims) with matching sizes", 1))
     return NULL;
-  const int64_t K = d.fh * d.fw * d.c, P = d.outH * d.outW;
-  if (is_pointwise(&d)) {
-    gemm(false, true, (d.n * P), K, d.o, 1.0f, dy, d.o, w, d.o, 0.0f, dx, K);
-    return NULL;
-  }
-  const int64_t nb = chunk_examples(&d);
-  float *col = get_scratch((size_t)(nb * P * K));
-  if (!col) {
-    napi_throw_error(env, NULL, "conv2dBackpropInput: out of memory");
-    return NULL;
-  }
-  memset(dx, 0, (size_t)(d.n * d.h * d.w * d.c) * sizeof(float));
-  for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
-    const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
-    /* dcol[M, K] = dy[M, O] x W[K, O]^T */
-    gemm(false, true, (cnt * P), K, d.o, 1.0f, dy + b0 * P * d.o, d.o, w, d.o, 0.0f,
-                col, K);
-    col2im(col, dx, &d, b0, cnt);
-  }
+  if (!conv_bp_input(dy, w, dx, &d)) napi_throw_error(env, NULL, "conv2dBackpropInput: out of memory");
   return NULL;
 }
 
@@ -344,24 +407,7 @@ static napi_value js_conv2d_bp_filter(napi_env env, napi_callback_info info) {
   conv_dims d;
   if (!conv_args(env, info, &x, &dy, &dw, &d, "conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dims) with matching sizes", 2))
     return NULL;
-  const int64_t K = d.fh * d.fw * d.c, P = d.outH * d.outW;
-  if (is_pointwise(&d)) {
-    gemm(true, false, K, d.o, (d.n * P), 1.0f, x, K, dy, d.o, 0.0f, dw, d.o);
-    return NULL;
-  }
-  const int64_t nb = chunk_examples(&d);
-  float *col = get_scratch((size_t)(nb * P * K));
-  if (!col) {
-    napi_throw_error(env, NULL, "conv2dBackpropFilter: out of memory");
-    return NULL;
-  }
-  for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
-    const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
-    im2col(x, col, &d, b0, cnt);
-    /* dW[K, O] (+)= col[M, K]^T x dy[M, O] */
-    gemm(true, false, K, d.o, (cnt * P), 1.0f, col, K, dy + b0 * P * d.o, d.o,
-                b0 == 0 ? 0.0f : 1.0f, dw, d.o);
-  }
+  if (!conv_bp_filter(x, dy, dw, &d)) napi_throw_error(env, NULL, "conv2dBackpropFilter: out of memory");
   return NULL;
 }
 
@@ -478,6 +524,83 @@ static napi_value js_broadcast_op(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * Splitting a FiLM block over two threads: the calling thread and one persistent worker
+ * each take half of the batch (their own im2col scratch, single-threaded sgemm), and
+ * the per-part sums (dW of a conv, bias and FiLM gradients) are added afterwards. This
+ * parallelises the im2col/col2im and elementwise passes too, which OpenBLAS's own
+ * threading leaves on one core, and wakes one thread per call instead of a pool per
+ * product. Layers under SPLIT_FLOPS stay on the calling thread.
+ */
+#include <pthread.h>
+#define SPLIT_FLOPS 4.0e6
+typedef void (*part_fn)(void *arg, int part, int parts);
+static pthread_mutex_t split_call = PTHREAD_MUTEX_INITIALIZER; /* one split at a time per process */
+static pthread_mutex_t split_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t split_go = PTHREAD_COND_INITIALIZER, split_done = PTHREAD_COND_INITIALIZER;
+static part_fn split_fn;
+static void *split_arg;
+static uint64_t split_seq = 0, split_finished = 0;
+static int split_started = 0;
+
+static void *split_worker(void *unused) {
+  (void)unused;
+  uint64_t seen = 0;
+  for (;;) {
+    pthread_mutex_lock(&split_mu);
+    while (split_seq == seen) pthread_cond_wait(&split_go, &split_mu);
+    seen = split_seq;
+    part_fn fn = split_fn;
+    void *arg = split_arg;
+    pthread_mutex_unlock(&split_mu);
+    fn(arg, 1, 2);
+    pthread_mutex_lock(&split_mu);
+    split_finished = seen;
+    pthread_cond_signal(&split_done);
+    pthread_mutex_unlock(&split_mu);
+  }
+  return NULL;
+}
+
+/* fn(arg, part, parts) for every part; with 2 parts, part 1 runs on the worker thread. */
+static void run_parts(part_fn fn, void *arg, int parts) {
+  if (parts < 2) {
+    fn(arg, 0, 1);
+    return;
+  }
+  pthread_mutex_lock(&split_call);
+  if (!split_started) {
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    split_started = pthread_create(&t, &attr, split_worker, NULL) == 0;
+    pthread_attr_destroy(&attr);
+    if (!split_started) {
+      pthread_mutex_unlock(&split_call);
+      fn(arg, 0, 1);
+      return;
+    }
+  }
+  pthread_mutex_lock(&split_mu);
+  split_fn = fn;
+  split_arg = arg;
+  split_seq++;
+  pthread_cond_signal(&split_go);
+  pthread_mutex_unlock(&split_mu);
+  fn(arg, 0, 2);
+  pthread_mutex_lock(&split_mu);
+  while (split_finished != split_seq) pthread_cond_wait(&split_done, &split_mu);
+  pthread_mutex_unlock(&split_mu);
+  pthread_mutex_unlock(&split_call);
+}
+
+static void part_range(int64_t n, int part, int parts, int64_t *b0, int64_t *cnt) {
+  const int64_t half = (n + parts - 1) / parts;
+  *b0 = part * half;
+  *cnt = part == parts - 1 ? n - *b0 : half;
+}
+
+/*
  * adam(p, g, m, v, p2, m2, v2, b1, c1, b2, c2, eps, lrT, wd, decay): one pass of the
  * Adam update in the exact float32 operations (and order) of the unfused tf ops:
  *   g <- g + p*wd (if decay); m2 = m*b1 + g*c1; v2 = v*b2 + (g*g)*c2;
@@ -507,6 +630,24 @@ static void adam_loop(const float *restrict P, const float *restrict G, const fl
       P2[i] = p - (m / (sqrtf(v) + eps)) * lrT;
     }
   }
+}
+
+/* Parameters with at least this many entries are updated by two threads (a memory-bound pass). */
+#define ADAM_SPLIT ((size_t)1 << 16)
+typedef struct {
+  float *a[7];
+  size_t n;
+  float k[7];
+  bool decay;
+} adam_job;
+
+static void adam_part(void *arg, int part, int parts) {
+  adam_job *j = (adam_job *)arg;
+  int64_t i0, cnt;
+  part_range((int64_t)j->n, part, parts, &i0, &cnt);
+  if (cnt <= 0) return;
+  adam_loop(j->a[0] + i0, j->a[1] + i0, j->a[2] + i0, j->a[3] + i0, j->a[4] + i0, j->a[5] + i0, j->a[6] + i0, (size_t)cnt, j->k[0], j->k[1], j->k[2], j->k[3], j->k[4],
+            j->k[5], j->k[6], j->decay);
 }
 
 static napi_value js_adam(napi_env env, napi_callback_info info) {
@@ -539,7 +680,478 @@ static napi_value js_adam(napi_env env, napi_callback_info info) {
         napi_throw_range_error(env, NULL, "adam: outputs must not overlap other operands");
         return NULL;
       }
-  adam_loop(a[0], a[1], a[2], a[3], a[4], a[5], a[6], len[0], (float)k[0], (float)k[1], (float)k[2], (float)k[3], (float)k[4], (float)k[5], (float)k[6], decay);
+  adam_job job = {{a[0], a[1], a[2], a[3], a[4], a[5], a[6]}, len[0], {(float)k[0], (float)k[1], (float)k[2], (float)k[3], (float)k[4], (float)k[5], (float)k[6]}, decay};
+  run_parts(adam_part, &job, wanted_threads >= 2 && len[0] >= ADAM_SPLIT ? 2 : 1);
+  return NULL;
+}
+
+/*
+ * filmBlock(mode, bufs, ints, floats): one FiLM-conditioned layer of the FiLM VAE as a
+ * single call each way (mode 0 forward, 1 backward, 2 backward with dx left at zero: x is
+ * data that needs no gradient, e.g. the images into the first layer; modes 3, 4, 5 are the
+ * same for the plain layer y = op(x, W) + b, with bufs [x, W, b, y] and
+ * [dy, x, W, dx, dW, db], ints as below with Bc = cd = H = 1):
+ *   u = op(x, W) + b;  scale = 1 + scaleMul * s(c);  shift = shiftMul * t(c)
+ *   y = leaky(u * scale + shift)
+ * where op is a dense product (kind 0), a conv2d (kind 1) or a conv2dTranspose (kind 2,
+ * i.e. conv2dBackpropInput of the conv described by dims), and s, t are the block's FiLM
+ * generators: two-layer MLPs of the conditioning c with a leaky hidden layer. u is viewed
+ * as [B, P, ch] (ch = FiLM channels, P = pixels per example); scale and shift have one row
+ * per example (Bc = B) or one row shared by the batch (Bc = 1). The bias b has nBias
+ * entries, broadcast over rows of u of that width (ch for a conv, P*ch for a dense layer).
+ *
+ * ints:   [kind, B, Bc, cd, H, ch, P, nBias, K, N, ...15 conv dims (kinds 1, 2)]
+ *         (dense: x [B, K], W [K, N]; H = generator hidden width, cd = conditioning size)
+ * floats: [alpha, scaleMul, shiftMul]
+ * forward bufs:  x, W, b, c, ws1, bs1, ws2, bs2, wt1, bt1, wt2, bt2, y, u
+ * backward bufs: dy, x, W, u, c, ws1, bs1, ws2, bs2, wt1, bt1, wt2, bt2,
+ *                dx, dW, db, dc, dws1, dbs1, dws2, dbs2, dwt1, dbt1, dwt2, dbt2
+ * The backward pass recomputes the generators (tiny) and the pre-activation from u.
+ */
+static _Thread_local float *film_scratch = NULL;
+static _Thread_local size_t film_scratch_cap = 0;
+
+static float *get_film_scratch(size_t n) {
+  if (n > film_scratch_cap) {
+    free(film_scratch);
+    film_scratch = (float *)malloc(n * sizeof(float));
+    film_scratch_cap = film_scratch ? n : 0;
+  }
+  return film_scratch;
+}
+
+typedef struct {
+  int64_t kind, B, Bc, cd, H, ch, P, nBias, K, N;
+  conv_dims d;
+  float alpha, scaleMul, shiftMul;
+} film_spec;
+
+/* out[rows, n] = in[rows, k] W[k, n] + bias[n] */
+static void dense_bias(const float *in, const float *w, const float *bias, float *out, int64_t rows, int64_t k, int64_t n) {
+  for (int64_t r = 0; r < rows; r++) memcpy(out + r * n, bias, (size_t)n * sizeof(float));
+  gemm(false, false, rows, n, k, 1.0f, in, k, w, n, 1.0f, out, n);
+}
+
+/* One generator: pre = c ws1 + bs1, h = leaky(pre), o = h ws2 + bs2 (all Bc rows). */
+static void film_gen(const film_spec *s, const float *c, const float *w1, const float *b1, const float *w2, const float *b2, float *pre, float *h, float *o) {
+  dense_bias(c, w1, b1, pre, s->Bc, s->cd, s->H);
+  for (int64_t i = 0; i < s->Bc * s->H; i++) h[i] = pre[i] > 0.0f ? pre[i] : pre[i] * s->alpha;
+  dense_bias(h, w2, b2, o, s->Bc, s->H, s->ch);
+}
+
+/* Backward of one generator for do (= d o, Bc x ch, overwritten): weight/bias grads, and dc += ... */
+static void film_gen_back(const film_spec *s, const float *c, const float *w1, const float *w2, const float *pre, const float *h, const float *dout, float *dh,
+                          float *dw1, float *db1, float *dw2, float *db2, float *dc, float dcBeta) {
+  const int64_t Bc = s->Bc, H = s->H, ch = s->ch, cd = s->cd;
+  gemm(true, false, H, ch, Bc, 1.0f, h, H, dout, ch, 0.0f, dw2, ch);
+  memset(db2, 0, (size_t)ch * sizeof(float));
+  for (int64_t r = 0; r < Bc; r++)
+    for (int64_t q = 0; q < ch; q++) db2[q] += dout[r * ch + q];
+  gemm(false, true, Bc, H, ch, 1.0f, dout, ch, w2, ch, 0.0f, dh, H);
+  for (int64_t i = 0; i < Bc * H; i++) dh[i] = pre[i] > 0.0f ? dh[i] : dh[i] * s->alpha;
+  gemm(true, false, cd, H, Bc, 1.0f, c, cd, dh, H, 0.0f, dw1, H);
+  memset(db1, 0, (size_t)H * sizeof(float));
+  for (int64_t r = 0; r < Bc; r++)
+    for (int64_t q = 0; q < H; q++) db1[q] += dh[r * H + q];
+  gemm(false, true, Bc, cd, H, 1.0f, dh, H, w1, H, dcBeta, dc, cd);
+}
+
+typedef struct {
+  const film_spec *s;
+  float **buf;
+  const float *scale, *shift;
+  float *du, *partials, *dwPart;
+  int64_t partial;
+  int ok;   /* cleared by a part that could not get scratch memory */
+  int phase; /* backward of a dense layer: 0 = du, dx, sums; 1 = dW by column halves */
+  int wantDx;
+  int plain; /* no FiLM and no activation: y = u, du = dy */
+} film_job;
+
+
+/* Floats per example of x and u. */
+static void per_example(const film_spec *s, int64_t *xe, int64_t *ue) {
+  const int64_t inE = s->d.h * s->d.w * s->d.c, outE = s->d.outH * s->d.outW * s->d.o;
+  if (s->kind == 0) {
+    *xe = s->K;
+    *ue = s->N;
+  } else {
+    *xe = s->kind == 1 ? inE : outE;
+    *ue = s->kind == 1 ? outE : inE;
+  }
+}
+
+/*
+ * u += bias, then y = leaky(u*scale + shift), over P rows of ch (distinct arrays:
+ * vectorisable). The bias row of pixel p is bias + p*bstride (0: one bias per channel).
+ */
+static void film_leaky_rows(float *restrict u, float *restrict y, const float *restrict bias, int64_t bstride, const float *restrict scale,
+                            const float *restrict shift, int64_t P, int64_t ch, float alpha) {
+  for (int64_t p = 0; p < P; p++) {
+    float *ur = u + p * ch;
+    float *yr = y + p * ch;
+    const float *br = bias + p * bstride;
+    for (int64_t q = 0; q < ch; q++) {
+      const float v = ur[q] + br[q];
+      ur[q] = v;
+      const float a = v * scale[q] + shift[q];
+      yr[q] = a > 0.0f ? a : a * alpha;
+    }
+  }
+}
+
+/* The backward pass over P rows of ch: du = g*scale, dscale += g*u, dshift += g with g = leaky'(a)*dy. */
+static void film_grad_rows(const float *restrict u, const float *restrict dy, float *restrict du, const float *restrict scale, const float *restrict shift,
+                           float *restrict dscale, float *restrict dshift, float *restrict db, int64_t bstride, int64_t P, int64_t ch, float alpha) {
+  for (int64_t p = 0; p < P; p++) {
+    const float *ur = u + p * ch, *dyr = dy + p * ch;
+    float *dur = du + p * ch;
+    float *dbr = db + p * bstride;
+    for (int64_t q = 0; q < ch; q++) {
+      const float a = ur[q] * scale[q] + shift[q];
+      const float g = a > 0.0f ? dyr[q] : dyr[q] * alpha;
+      const float d = g * scale[q];
+      dshift[q] += g;
+      dscale[q] += g * ur[q];
+      dur[q] = d;
+      dbr[q] += d;
+    }
+  }
+}
+
+static void film_forward_part(void *arg, int part, int parts) {
+  film_job *j = (film_job *)arg;
+  const film_spec *s = j->s;
+  int64_t b0, cnt, xe, ue;
+  part_range(s->B, part, parts, &b0, &cnt);
+  per_example(s, &xe, &ue);
+  if (cnt <= 0) return;
+  const float *x = j->buf[0] + b0 * xe, *w = j->buf[1], *bias = j->buf[2];
+  float *y = j->buf[12] + b0 * ue, *u = j->buf[13] + b0 * ue;
+  conv_dims d = s->d;
+  d.n = cnt;
+  int ok = 1;
+  if (s->kind == 0) gemm(false, false, cnt, s->N, s->K, 1.0f, x, s->K, w, s->N, 0.0f, u, s->N);
+  else if (s->kind == 1) ok = conv_fwd(x, w, u, &d);
+  else ok = conv_bp_input(x, w, u, &d);
+  if (!ok) {
+    j->ok = 0;
+    return;
+  }
+  const int64_t ch = s->ch, P = s->P;
+  if (j->plain) {
+    const int64_t rows = cnt * ue / s->nBias;
+    for (int64_t r = 0; r < rows; r++) {
+      float *ur = u + r * s->nBias;
+      for (int64_t q = 0; q < s->nBias; q++) ur[q] = ur[q] + bias[q];
+    }
+    return;
+  }
+  const float alpha = s->alpha;
+  const int64_t bstride = s->nBias == ch ? 0 : ch;
+  for (int64_t b = 0; b < cnt; b++) {
+    const int64_t bc = s->Bc == 1 ? 0 : b0 + b;
+    film_leaky_rows(u + b * P * ch, y + b * P * ch, bias, bstride, j->scale + bc * ch, j->shift + bc * ch, P, ch, alpha);
+  }
+}
+
+static void film_backward_part(void *arg, int part, int parts) {
+  film_job *j = (film_job *)arg;
+  const film_spec *s = j->s;
+  const float *dy = j->buf[0], *x = j->buf[1], *w = j->buf[2], *u = j->buf[3];
+  float *dx = j->buf[13], *dw = j->buf[14];
+  if (j->phase == 1) {
+    /* Dense, once du is complete: dW[:, n0:n1] = x^T du[:, n0:n1] and dx[:, k0:k1] = du W[k0:k1, :]^T,
+       so that each thread packs only its half of W (a split over examples would pack all of it twice). */
+    int64_t n0, cnt, k0, kcnt;
+    part_range(s->N, part, parts, &n0, &cnt);
+    part_range(s->K, part, parts, &k0, &kcnt);
+    if (cnt > 0) gemm(true, false, s->K, cnt, s->B, 1.0f, x, s->K, j->du + n0, s->N, 0.0f, dw + n0, s->N);
+    if (kcnt > 0 && j->wantDx) gemm(false, true, s->B, kcnt, s->N, 1.0f, j->du, s->N, w + k0 * s->N, s->N, 0.0f, dx + k0, s->K);
+    return;
+  }
+  int64_t b0, cnt, xe, ue;
+  part_range(s->B, part, parts, &b0, &cnt);
+  per_example(s, &xe, &ue);
+  const int64_t film = s->Bc * s->ch, ch = s->ch, P = s->P;
+  float *dscale = j->partials + part * j->partial, *dshift = dscale + film, *db = dshift + film;
+  memset(dscale, 0, (size_t)j->partial * sizeof(float));
+  if (cnt <= 0) return;
+  const float alpha = s->alpha;
+  float *du = j->du + b0 * ue;
+  for (int64_t b = 0; b < cnt && !j->plain; b++) {
+    const int64_t bc = s->Bc == 1 ? 0 : b0 + b;
+    const int64_t off = (b0 + b) * P * ch;
+    film_grad_rows(u + off, dy + off, j->du + off, j->scale + bc * ch, j->shift + bc * ch, dscale + bc * ch, dshift + bc * ch, db, s->nBias == ch ? 0 : ch, P, ch,
+                   alpha);
+  }
+  if (j->plain) {
+    const int64_t rows = cnt * ue / s->nBias;
+    for (int64_t r = 0; r < rows; r++) {
+      const float *dr = du + r * s->nBias;
+      for (int64_t q = 0; q < s->nBias; q++) db[q] += dr[q];
+    }
+  }
+  conv_dims d = s->d;
+  d.n = cnt;
+  float *dwOut = part == 0 ? dw : j->dwPart;
+  int ok = 1;
+  if (s->kind == 0) {
+    /* dW and dx in phase 1. */
+  } else if (s->kind == 1) {
+    ok = conv_bp_filter(x + b0 * xe, du, dwOut, &d) && (!j->wantDx || conv_bp_input(du, w, dx + b0 * xe, &d));
+  } else {
+    ok = j->wantDx ? conv_fwd_and_filter(du, w, x + b0 * xe, dx + b0 * xe, dwOut, &d) : conv_bp_filter(du, x + b0 * xe, dwOut, &d);
+  }
+  if (!ok) j->ok = 0;
+}
+
+static _Thread_local float *film_scratch2 = NULL;
+static _Thread_local size_t film_scratch2_cap = 0;
+
+static float *get_film_scratch2(size_t n) {
+  if (n > film_scratch2_cap) {
+    free(film_scratch2);
+    film_scratch2 = (float *)malloc(n * sizeof(float));
+    film_scratch2_cap = film_scratch2 ? n : 0;
+  }
+  return film_scratch2;
+}
+
+/* The two FiLM generators of a block (s: index 0, t: index 1), forward or backward, one per part. */
+typedef struct {
+  const film_spec *s;
+  const float *c;
+  float **w;      /* ws1, bs1, ws2, bs2, wt1, bt1, wt2, bt2 */
+  float *pre[2], *h[2], *out[2], *dout[2];
+  float *dh;      /* generator s's dh scratch */
+  float *dc, *dc2; /* backward: s writes dc, t writes dc2 (then added) */
+  float **grads;  /* dws1, dbs1, dws2, dbs2, dwt1, dbt1, dwt2, dbt2 */
+  float *dh2;
+} gen_job;
+
+static void gen_forward_part(void *arg, int part, int parts) {
+  gen_job *j = (gen_job *)arg;
+  for (int g = part; g < 2; g += parts) film_gen(j->s, j->c, j->w[4 * g], j->w[4 * g + 1], j->w[4 * g + 2], j->w[4 * g + 3], j->pre[g], j->h[g], j->out[g]);
+}
+
+static void gen_backward_part(void *arg, int part, int parts) {
+  gen_job *j = (gen_job *)arg;
+  for (int g = part; g < 2; g += parts)
+    film_gen_back(j->s, j->c, j->w[4 * g], j->w[4 * g + 2], j->pre[g], j->h[g], j->dout[g], g == 0 ? j->dh : j->dh2, j->grads[4 * g], j->grads[4 * g + 1],
+                  j->grads[4 * g + 2], j->grads[4 * g + 3], g == 0 ? j->dc : j->dc2, 0.0f);
+}
+
+static napi_value js_film_block(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t mode;
+  if (argc != 4 || !get_i64(env, argv[0], &mode, "filmBlock: mode must be an integer in [0, 5]") || mode < 0 || mode > 5) {
+    if (!(argc != 4)) napi_throw_range_error(env, NULL, "filmBlock: mode must be an integer in [0, 5]");
+    else napi_throw_type_error(env, NULL, "filmBlock(mode, bufs, ints, floats): expected 4 arguments");
+    return NULL;
+  }
+  /* Modes 3-5: the plain layer y = op(x, W) + b (no FiLM, no activation), forward and backward. */
+  const int plain = mode >= 3;
+  const int base = (int)(plain ? mode - 3 : mode);
+  static const int plainFwd[4] = {0, 1, 2, 12}, plainBwd[6] = {0, 1, 2, 13, 14, 15};
+  const uint32_t nbufs = plain ? (base == 0 ? 4 : 6) : (base == 0 ? 14 : 25);
+  float *buf[25] = {0};
+  size_t len[25] = {0};
+  int present[25] = {0};
+  float *raw[25];
+  size_t rawLen[25];
+  int64_t iv[25];
+  double fv[3];
+  bool isArr;
+  uint32_t n;
+  napi_value e;
+  if (napi_is_array(env, argv[1], &isArr) != napi_ok || !isArr || napi_get_array_length(env, argv[1], &n) != napi_ok || n != nbufs) {
+    napi_throw_type_error(env, NULL, "filmBlock: bufs must hold 14 (forward), 25 (backward), 4 (plain forward) or 6 (plain backward) Float32Arrays");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < nbufs; i++) {
+    if (napi_get_element(env, argv[1], i, &e) != napi_ok || !get_f32(env, e, &raw[i], &rawLen[i], "filmBlock: bufs must be Float32Arrays")) return NULL;
+    const int at = plain ? (base == 0 ? plainFwd[i] : plainBwd[i]) : (int)i;
+    buf[at] = raw[i];
+    len[at] = rawLen[i];
+    present[at] = 1;
+  }
+  if (plain && base == 0) {
+    buf[13] = buf[12]; /* u is y */
+    len[13] = len[12];
+  }
+  if (napi_is_array(env, argv[2], &isArr) != napi_ok || !isArr || napi_get_array_length(env, argv[2], &n) != napi_ok || (n != 10 && n != 25)) {
+    napi_throw_type_error(env, NULL, "filmBlock: ints must be an array of 10 (dense) or 25 (conv) integers");
+    return NULL;
+  }
+  const uint32_t nints = n;
+  for (uint32_t i = 0; i < nints; i++) {
+    if (napi_get_element(env, argv[2], i, &e) != napi_ok || !get_i64(env, e, &iv[i], "filmBlock: ints must be integers")) return NULL;
+    if (iv[i] < (i >= 23 ? 0 : (i == 0 ? 0 : 1)) || iv[i] > INT32_MAX) {
+      napi_throw_range_error(env, NULL, "filmBlock: ints out of range");
+      return NULL;
+    }
+  }
+  if (napi_is_array(env, argv[3], &isArr) != napi_ok || !isArr || napi_get_array_length(env, argv[3], &n) != napi_ok || n != 3) {
+    napi_throw_type_error(env, NULL, "filmBlock: floats must be [alpha, scaleMul, shiftMul]");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < 3; i++)
+    if (napi_get_element(env, argv[3], i, &e) != napi_ok || !get_f64(env, e, &fv[i], "filmBlock: floats must be numbers")) return NULL;
+  film_spec s = {iv[0], iv[1], iv[2], iv[3], iv[4], iv[5], iv[6], iv[7], iv[8], iv[9], {0}, (float)fv[0], (float)fv[1], (float)fv[2]};
+  if (s.kind > 2 || (s.kind == 0) != (nints == 10) || (s.Bc != 1 && s.Bc != s.B)) {
+    napi_throw_range_error(env, NULL, "filmBlock: kind must be 0 (dense, 10 ints), 1 or 2 (conv, 25 ints), and Bc 1 or B");
+    return NULL;
+  }
+  int64_t xs, ws, us;
+  if (s.kind == 0) {
+    xs = s.B * s.K;
+    ws = s.K * s.N;
+    us = s.B * s.N;
+  } else {
+    s.d = (conv_dims){iv[10], iv[11], iv[12], iv[13], iv[14], iv[15], iv[16], iv[17], iv[18], iv[19], iv[20], iv[21], iv[22], iv[23], iv[24]};
+    const int64_t inS = s.d.n * s.d.h * s.d.w * s.d.c, outS = s.d.n * s.d.outH * s.d.outW * s.d.o;
+    ws = s.d.fh * s.d.fw * s.d.c * s.d.o;
+    xs = s.kind == 1 ? inS : outS;
+    us = s.kind == 1 ? outS : inS;
+    if (s.d.n != s.B) {
+      napi_throw_range_error(env, NULL, "filmBlock: conv dims batch differs from B");
+      return NULL;
+    }
+  }
+  if (us != s.B * s.P * s.ch || (s.nBias != s.ch && s.nBias != s.P * s.ch)) {
+    napi_throw_range_error(env, NULL, "filmBlock: output size is not B*P*ch, or bias size neither ch nor P*ch");
+    return NULL;
+  }
+  const int64_t cs = s.Bc * s.cd, w1s = s.cd * s.H, w2s = s.H * s.ch;
+  /* Sizes of the buffers in call order. */
+  const int64_t genSizes[8] = {w1s, s.H, w2s, s.ch, w1s, s.H, w2s, s.ch};
+  int64_t need[25];
+  int nn = 0;
+  if (base == 0) {
+    const int64_t head[4] = {xs, ws, s.nBias, cs};
+    for (int i = 0; i < 4; i++) need[nn++] = head[i];
+    for (int i = 0; i < 8; i++) need[nn++] = genSizes[i];
+    need[nn++] = us;
+    need[nn++] = us;
+  } else {
+    const int64_t head[5] = {us, xs, ws, us, cs};
+    for (int i = 0; i < 5; i++) need[nn++] = head[i];
+    for (int i = 0; i < 8; i++) need[nn++] = genSizes[i];
+    const int64_t grads[4] = {xs, ws, s.nBias, cs};
+    for (int i = 0; i < 4; i++) need[nn++] = grads[i];
+    for (int i = 0; i < 8; i++) need[nn++] = genSizes[i];
+  }
+  for (int i = 0; i < nn; i++) {
+    if (present[i] && (int64_t)len[i] < need[i]) {
+      napi_throw_range_error(env, NULL, "filmBlock: an array is too short for the given dimensions");
+      return NULL;
+    }
+  }
+  const int64_t gen = s.Bc * s.H, film = s.Bc * s.ch;
+  /* One part per thread; small layers and batches stay on the calling thread. */
+  const double flops = 2.0 * (double)us * (double)(s.kind == 0 ? s.K : s.d.fh * s.d.fw * (s.kind == 1 ? s.d.c : s.d.o));
+  const int parts = wanted_threads >= 2 && s.B >= 2 && flops >= SPLIT_FLOPS ? 2 : 1;
+  const int64_t partial = 2 * film + s.nBias; /* per part: dscale, dshift, db */
+  /* Scratch: generator pre/hidden (4 x gen), dh (gen), scale, shift, dscale, dshift (4 x film);
+     backward: du (us), per-part partial sums, the second part's dW (conv). */
+  const size_t scratchFloats = (size_t)(5 * gen + 4 * film) + (base != 0 ? (size_t)(us + parts * partial + (parts == 2 && s.kind != 0 ? ws : 0)) : 0);
+  float *sc = get_film_scratch(scratchFloats);
+  if (!sc) {
+    napi_throw_error(env, NULL, "filmBlock: out of memory");
+    return NULL;
+  }
+  float *preS = sc, *hS = preS + gen, *preT = hS + gen, *hT = preT + gen, *dh = hT + gen;
+  float *scale = dh + gen, *shift = scale + film, *dscale = shift + film, *dshift = dscale + film, *du = dshift + film;
+  const int o = base == 0 ? 3 : 4; /* index of c */
+  const float *c = buf[o];
+  /*
+   * With two threads wanted, the whole call keeps OpenBLAS on one thread and splits the
+   * work itself: a woken OpenBLAS pool keeps yielding-spinning for a while after each
+   * product and then competes with the split parts for the two cores.
+   */
+  if (wanted_threads >= 2) {
+    threads_for(0);
+    pinned = 1;
+  }
+  /* The generators' products: s on one thread, t on the other. */
+  const int genParts = wanted_threads >= 2 && 2.0 * (double)s.Bc * (double)s.H * (double)(s.cd + s.ch) >= SPLIT_FLOPS / 2 ? 2 : 1;
+  gen_job gj = {&s, c, buf + o + 1, {preS, preT}, {hS, hT}, {scale, shift}, {dscale, dshift}, dh, NULL, NULL, buf + 17};
+  if (!plain) {
+    run_parts(gen_forward_part, &gj, genParts);
+    /* The composed ops' float32 order: scale = s*scaleMul + 1, shift = t*shiftMul. */
+    for (int64_t i = 0; i < film; i++) {
+      scale[i] = scale[i] * s.scaleMul + 1.0f;
+      shift[i] = shift[i] * s.shiftMul;
+    }
+  }
+  /* A plain layer's du is dy itself. */
+  film_job job = {&s, buf, scale, shift, plain ? buf[0] : du, du + us, du + us + parts * partial, partial, 1, 0, base == 1, plain};
+  if (base == 2) memset(buf[13], 0, (size_t)xs * sizeof(float));
+  if (parts == 2) {
+    threads_for(0); /* each part runs single-threaded sgemm */
+    pinned = 1;
+  }
+  if (base == 0) {
+    run_parts(film_forward_part, &job, parts);
+    pinned = 0;
+    if (!job.ok) napi_throw_error(env, NULL, "filmBlock: out of memory");
+    return NULL;
+  }
+  run_parts(film_backward_part, &job, parts);
+  if (s.kind == 0) {
+    job.phase = 1;
+    run_parts(film_backward_part, &job, parts);
+  }
+  pinned = 0;
+  if (!job.ok) {
+    napi_throw_error(env, NULL, "filmBlock: out of memory");
+    return NULL;
+  }
+  float *db = buf[15], *dc = buf[16], *dw = buf[14];
+  if (plain) {
+    memcpy(db, job.partials + 2 * film, (size_t)s.nBias * sizeof(float));
+    if (parts == 2) {
+      const float *p1 = job.partials + partial + 2 * film;
+      for (int64_t i = 0; i < s.nBias; i++) db[i] += p1[i];
+      if (s.kind != 0)
+        for (int64_t i = 0; i < ws; i++) dw[i] += job.dwPart[i];
+    }
+    pinned = 0;
+    return NULL;
+  }
+  memcpy(dscale, job.partials, (size_t)(2 * film) * sizeof(float));
+  memcpy(db, job.partials + 2 * film, (size_t)s.nBias * sizeof(float));
+  if (parts == 2) {
+    const float *p1 = job.partials + partial;
+    for (int64_t i = 0; i < 2 * film; i++) dscale[i] += p1[i];
+    for (int64_t i = 0; i < s.nBias; i++) db[i] += p1[2 * film + i];
+    if (s.kind != 0)
+      for (int64_t i = 0; i < ws; i++) dw[i] += job.dwPart[i];
+  }
+  for (int64_t i = 0; i < film; i++) {
+    dscale[i] = dscale[i] * s.scaleMul;
+    dshift[i] = dshift[i] * s.shiftMul;
+  }
+  if (wanted_threads >= 2) {
+    threads_for(0);
+    pinned = 1;
+  }
+  /* The t generator's dc and dh go to their own scratch when it runs on the other thread. */
+  float *extra = get_film_scratch2((size_t)(s.Bc * (s.cd + s.H)));
+  if (!extra) {
+    pinned = 0;
+    napi_throw_error(env, NULL, "filmBlock: out of memory");
+    return NULL;
+  }
+  gj.dc = dc;
+  gj.dc2 = extra;
+  gj.dh2 = extra + s.Bc * s.cd;
+  run_parts(gen_backward_part, &gj, genParts);
+  for (int64_t i = 0; i < s.Bc * s.cd; i++) dc[i] += extra[i];
+  pinned = 0;
   return NULL;
 }
 
@@ -583,6 +1195,7 @@ NAPI_MODULE_INIT() {
       {"sumAxes", NULL, js_sum_axes, NULL, NULL, NULL, napi_enumerable, NULL},
       {"leakyRelu", NULL, js_leaky_relu, NULL, NULL, NULL, napi_enumerable, NULL},
       {"broadcastOp", NULL, js_broadcast_op, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"filmBlock", NULL, js_film_block, NULL, NULL, NULL, napi_enumerable, NULL},
       {"adam", NULL, js_adam, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, js_set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getThreads", NULL, js_get_threads, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -37,6 +37,14 @@ export interface NativeBlas {
   /** y[o, q, i] = x[o, q, i] (op) b[o, i], op 0 = add, 1 = multiply: b broadcast over one middle block of axes. */
   broadcastOp(op: 0 | 1, x: Float32Array, b: Float32Array, y: Float32Array, outer: number, r: number, inner: number): void;
   /**
+   * One FiLM-conditioned layer, `y = leaky((op(x, W) + b)·scale(c) + shift(c))`, as one call
+   * each way (mode 0 forward, 1 backward, 2 backward leaving dx zero; 3-5 the same for the
+   * plain layer `op(x, W) + b`, bufs [x, W, b, y] and [dy, x, W, dx, dW, db]); op is a dense product, a conv2d or a
+   * conv2dTranspose, scale and shift come from the block's two generator MLPs of c. See
+   * js_film_block in blas.c for the layout of `bufs`, `ints` and `floats`.
+   */
+  filmBlock(mode: 0 | 1 | 2 | 3 | 4 | 5, bufs: Float32Array[], ints: number[], floats: [alpha: number, scaleMul: number, shiftMul: number]): void;
+  /**
    * One Adam step: p2, m2, v2 from p, g, m, v (all one length, outputs distinct), in the
    * float32 operations and order of the unfused tf ops (bit-identical to them).
    */

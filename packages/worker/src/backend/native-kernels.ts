@@ -15,8 +15,13 @@
  * for a case they do not handle (NCHW, int dtypes, fused activations other than
  * linear/bias, irregular batch broadcasting) they call that previous kernel.
  *
+ * It also registers kernels of its own that exist only here: whole FiLM blocks and plain
+ * output layers (FILM_BLOCK, AFFINE_LAYER and their gradients; engine/film-block.ts),
+ * one addon call each way instead of dozens of tfjs kernels.
+ *
  * Threads: OpenBLAS's pool size is process-wide; the backend selector sets it to
- * the worker's thread count (YOTO_THREADS, default all available cores).
+ * the worker's thread count (YOTO_THREADS, default all available cores). With two or
+ * more, the fused layers split their batch over two threads themselves (see blas.c).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataType, KernelBackend, KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
@@ -165,7 +170,7 @@ function shape4(s: number[]): [number, number, number, number] {
   return [a, b, c, d];
 }
 
-function convDims(xShape: number[], filterShape: number[], strides: number | [number, number], dilations: number | [number, number], pad: Pad, rounding: Rounding): ConvDims {
+export function convDims(xShape: number[], filterShape: number[], strides: number | [number, number], dilations: number | [number, number], pad: Pad, rounding: Rounding): ConvDims {
   const x = shape4(xShape);
   const f = shape4(filterShape);
   const info = tf.backend_util.computeConv2DInfo(x, f, strides, dilations, pad, rounding, false, 'channelsLast');
@@ -332,6 +337,92 @@ function adamUpdate(prev: KernelFn): KernelFn {
 }
 
 // ---------------------------------------------------------------------------
+// Whole FiLM blocks (engine/film-block.ts): layer, bias, FiLM generators, FiLM and
+// leaky ReLU in one kernel each way. They exist only on native-cpu; nothing wraps them.
+
+/** Kernel name of a fused FiLM block's forward pass: outputs [y, u] (u = layer output before FiLM). */
+export const FILM_BLOCK = 'YotoFilmBlock';
+/** Kernel name of its backward pass: the gradients of all 12 inputs. */
+export const FILM_BLOCK_GRAD = 'YotoFilmBlockGrad';
+
+/** Kernel name of a plain layer's forward pass, `op(x, W) + b` (the output layers): the same addon call without FiLM. */
+export const AFFINE_LAYER = 'YotoAffineLayer';
+/** Its backward pass: the gradients of x, W and b. */
+export const AFFINE_LAYER_GRAD = 'YotoAffineLayerGrad';
+
+/** The generator inputs of a FiLM block, in the addon's order. */
+export const FILM_GEN_INPUTS = ['ws1', 'bs1', 'ws2', 'bs2', 'wt1', 'bt1', 'wt2', 'bt2'] as const;
+
+/** Attributes of both FiLM block kernels (see js_film_block in packages/native-blas/src/blas.c). */
+export interface FilmBlockAttrs {
+  ints: number[];
+  alpha: number;
+  scaleMul: number;
+  shiftMul: number;
+  /** Shape of y and u. */
+  outShape: number[];
+  /** False: x is data (the images), its gradient is left at zero and not computed. */
+  inputGradient: boolean;
+}
+
+function filmInputs(inputs: Inputs, names: readonly string[]): TensorInfo[] {
+  return names.map((n) => {
+    const t = inputs[n];
+    if (!t || t.dtype !== 'float32') throw new Error(`${FILM_BLOCK}: input ${n} must be a float32 tensor`);
+    return t;
+  });
+}
+
+function requireActive(): void {
+  if (!active || !blas) throw new Error(`${FILM_BLOCK} runs only on the native-cpu backend`);
+}
+
+function filmBlockForward(args: KernelArgs): TensorInfo[] {
+  requireActive();
+  const a = args.attrs as unknown as FilmBlockAttrs;
+  const ins = filmInputs(args.inputs, ['x', 'W', 'b', 'c', ...FILM_GEN_INPUTS]);
+  const outs = [args.backend.makeOutput(a.outShape, 'float32'), args.backend.makeOutput(a.outShape, 'float32')];
+  count(FILM_BLOCK);
+  blas!.filmBlock(0, views(args.backend, ...ins, ...outs), a.ints, [a.alpha, a.scaleMul, a.shiftMul]);
+  return outs;
+}
+
+function filmBlockBackward(args: KernelArgs): TensorInfo[] {
+  requireActive();
+  const a = args.attrs as unknown as FilmBlockAttrs;
+  const ins = filmInputs(args.inputs, ['dy', 'x', 'W', 'u', 'c', ...FILM_GEN_INPUTS]);
+  const gradOf = [ins[1]!, ins[2]!, args.inputs.b, ins[4]!, ...ins.slice(5)];
+  const outs = gradOf.map((t) => {
+    if (!t) throw new Error(`${FILM_BLOCK_GRAD}: input b (only its shape) is required`);
+    return args.backend.makeOutput(t.shape, 'float32');
+  });
+  count(FILM_BLOCK_GRAD);
+  const v = views(args.backend, ...ins, ...outs);
+  blas!.filmBlock(a.inputGradient ? 1 : 2, v, a.ints, [a.alpha, a.scaleMul, a.shiftMul]);
+  return outs;
+}
+
+function affineForward(args: KernelArgs): TensorInfo {
+  requireActive();
+  const a = args.attrs as unknown as FilmBlockAttrs;
+  const ins = filmInputs(args.inputs, ['x', 'W', 'b']);
+  const out = args.backend.makeOutput(a.outShape, 'float32');
+  count(AFFINE_LAYER);
+  blas!.filmBlock(3, views(args.backend, ...ins, out), a.ints, [a.alpha, a.scaleMul, a.shiftMul]);
+  return out;
+}
+
+function affineBackward(args: KernelArgs): TensorInfo[] {
+  requireActive();
+  const a = args.attrs as unknown as FilmBlockAttrs;
+  const [dy, x, W, b] = filmInputs(args.inputs, ['dy', 'x', 'W', 'b']) as [TensorInfo, TensorInfo, TensorInfo, TensorInfo];
+  const outs = [x, W, b].map((t) => args.backend.makeOutput(t.shape, 'float32'));
+  count(AFFINE_LAYER_GRAD);
+  blas!.filmBlock(a.inputGradient ? 4 : 5, views(args.backend, dy, x, W, ...outs), a.ints, [a.alpha, a.scaleMul, a.shiftMul]);
+  return outs;
+}
+
+// ---------------------------------------------------------------------------
 
 const WRAPPERS: Record<string, (prev: KernelFn) => KernelFn> = {
   [tf.BatchMatMul]: batchMatMul,
@@ -364,6 +455,16 @@ export function registerNativeKernels(addon: NativeBlas): string[] {
     for (const c of configs) {
       tf.unregisterKernel(c.kernelName, BACKEND);
       tf.registerKernel(c);
+    }
+    const own: [string, KernelFn][] = [
+      [FILM_BLOCK, filmBlockForward],
+      [FILM_BLOCK_GRAD, filmBlockBackward],
+      [AFFINE_LAYER, affineForward],
+      [AFFINE_LAYER_GRAD, affineBackward],
+    ];
+    for (const [kernelName, fn] of own) {
+      if (!tf.getKernel(kernelName, BACKEND)) tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc: fn as unknown as KernelConfig['kernelFunc'] });
+      configs.push({ kernelName, backendName: BACKEND, kernelFunc: fn as unknown as KernelConfig['kernelFunc'] });
     }
     registered = configs.map((c) => c.kernelName);
   }

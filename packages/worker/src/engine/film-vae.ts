@@ -19,26 +19,16 @@
  *
  * FiLM on dec/dense2 is per reshaped channel rather than per unit: the paper
  * modulates channels, and per-unit generators would hold ~1.6M parameters each.
+ *
+ * Blocks and output layers go through film-block.ts: one fused kernel each way on
+ * native-cpu, the composed ops elsewhere.
  */
 import type * as tfc from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '@yoto/shared';
 import { ParamSet } from './params.ts';
 import { Rng, RNG_STREAMS } from './prng.ts';
-import {
-  applyConv,
-  applyDense,
-  applyFilm,
-  filmParams,
-  leaky,
-  MacCounter,
-  makeConv,
-  makeConvTranspose,
-  makeDense,
-  makeFilm,
-  type Conv,
-  type Dense,
-  type Film,
-} from './layers.ts';
+import { filmParams, MacCounter, makeConv, makeConvTranspose, makeDense, makeFilm, type Film } from './layers.ts';
+import { applyFilmBlock, applyLayer, type BlockLayer } from './film-block.ts';
 import type { Tf } from './tf.ts';
 
 export interface InputShape {
@@ -47,11 +37,9 @@ export interface InputShape {
   channels: number;
 }
 
-type Layer = { kind: 'dense'; layer: Dense } | { kind: 'conv'; layer: Conv };
-
 interface Block {
   name: string;
-  layer: Layer;
+  layer: BlockLayer;
   /** Absent on output layers. */
   film?: Film;
   /** Reshape the output to [batch, ...reshape] before FiLM. */
@@ -151,15 +139,10 @@ export class FilmVae {
   private run(blocks: Block[], x: tfc.Tensor, c: tfc.Tensor2D): tfc.Tensor {
     const tf = this.tf;
     let h = x;
-    for (const blk of blocks) {
-      if (blk.layer.kind === 'conv') {
-        h = applyConv(tf, blk.layer.layer, h as tfc.Tensor4D);
-      } else {
-        if (h.rank !== 2) h = tf.reshape(h, [h.shape[0]!, -1]);
-        h = applyDense(tf, blk.layer.layer, h as tfc.Tensor2D);
-      }
-      if (blk.reshape) h = tf.reshape(h, [h.shape[0]!, ...blk.reshape]);
-      if (blk.film) h = leaky(tf, applyFilm(tf, blk.film, h, c));
+    for (const [i, blk] of blocks.entries()) {
+      // The images into the encoder need no gradient; the latents into the decoder do.
+      const inputGradient = !(i === 0 && blocks === this.encoder);
+      h = blk.film ? applyFilmBlock(tf, blk.layer, blk.film, h, c, blk.reshape, { inputGradient }) : applyLayer(tf, blk.layer, h, blk.reshape, { inputGradient });
     }
     return h;
   }
