@@ -58,11 +58,53 @@ static void threads_for(double flops) {
 /* Set while a FiLM block runs split over threads: every sgemm then stays single-threaded. */
 static int pinned = 0;
 
+/* ---- temporary profiling (YOTO_BLAS_PROF=1): per-phase wall ns per part, per-shape sgemm ---- */
+#include <stdio.h>
+#include <time.h>
+static int prof_on = 0;
+static double prof_ns[2][24];
+static long prof_n[2][24];
+static _Thread_local int prof_part = 0;
+static const char *prof_names[24] = {"gen_fwd", "scale_shift", "fwd_product", "fwd_elem", "bwd_rows", "bwd_filter", "bwd_input", "dense_dW", "dense_dx",
+                                     "sums", "gen_bwd", "memset_dx", "wait_worker", "im2col", "col2im", "gemm_all", "fwd_total", "bwd_total", "adam", "fwdT_total", "args", "", "", ""};
+typedef struct { int ta, tb, pinned; long m, n, k; double ns; long cnt; } prof_shape;
+static prof_shape prof_sh[2][128];
+static int prof_nsh[2];
+static inline uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+#define PT(v) const uint64_t v = prof_on ? now_ns() : 0
+#define PA(ph, v) do { if (prof_on) { prof_ns[prof_part][ph] += (double)(now_ns() - (v)); prof_n[prof_part][ph]++; } } while (0)
+static void prof_dump(void) {
+  if (!prof_on) return;
+  for (int pt = 0; pt < 2; pt++) {
+    fprintf(stderr, "== part %d ==\n", pt);
+    for (int i = 0; i < 24; i++) if (prof_n[pt][i]) fprintf(stderr, "  %-12s %10.1f ms %8ld calls\n", prof_names[i], prof_ns[pt][i] / 1e6, prof_n[pt][i]);
+    for (int i = 0; i < prof_nsh[pt]; i++) {
+      prof_shape *q = &prof_sh[pt][i];
+      fprintf(stderr, "  gemm %c%c m=%5ld n=%5ld k=%5ld pin=%d  %8.1f ms %6ld calls %6.1f GF/s\n", q->ta ? 'T' : 'N', q->tb ? 'T' : 'N', q->m, q->n, q->k, q->pinned, q->ns / 1e6, q->cnt,
+              2.0 * q->m * q->n * q->k * q->cnt / q->ns);
+    }
+  }
+}
+static void prof_shape_add(int ta, int tb, int pin, long m, long n, long k, double ns) {
+  const int pt = prof_part;
+  for (int i = 0; i < prof_nsh[pt]; i++) {
+    prof_shape *q = &prof_sh[pt][i];
+    if (q->ta == ta && q->tb == tb && q->m == m && q->n == n && q->k == k && q->pinned == pin) { q->ns += ns; q->cnt++; return; }
+  }
+  if (prof_nsh[pt] < 128) prof_sh[pt][prof_nsh[pt]++] = (prof_shape){ta, tb, pin, m, n, k, ns, 1};
+}
+
 static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                  int64_t ldc) {
   if (!pinned) threads_for(2.0 * (double)m * (double)n * (double)k);
+  PT(t0);
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b,
               ldb, beta, c, ldc);
+  if (prof_on) { const double dt = (double)(now_ns() - t0); prof_ns[prof_part][15] += dt; prof_n[prof_part][15]++; prof_shape_add(ta, tb, pinned ? 1 : current_threads, m, n, k, dt); }
 }
 
 static _Thread_local float *scratch = NULL;
@@ -311,7 +353,7 @@ static int conv_fwd(const float *x, const float *w, float *y, const conv_dims *d
   if (!col) return 0;
   for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
     const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
-    im2col(x, col, &d, b0, cnt);
+    { PT(ti); im2col(x, col, &d, b0, cnt); PA(13, ti); }
     gemm(false, false, (cnt * P), d.o, K, 1.0f, col, K, w, d.o, 0.0f, y + b0 * P * d.o, d.o);
   }
   return 1;
@@ -333,7 +375,7 @@ static int conv_bp_input(const float *dy, const float *w, float *dx, const conv_
     const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
     /* dcol[M, K] = dy[M, O] x W[K, O]^T */
     gemm(false, true, (cnt * P), K, d.o, 1.0f, dy + b0 * P * d.o, d.o, w, d.o, 0.0f, col, K);
-    col2im(col, dx, &d, b0, cnt);
+    { PT(ti); col2im(col, dx, &d, b0, cnt); PA(14, ti); }
   }
   return 1;
 }
@@ -351,7 +393,7 @@ static int conv_bp_filter(const float *x, const float *dy, float *dw, const conv
   if (!col) return 0;
   for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
     const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
-    im2col(x, col, &d, b0, cnt);
+    { PT(ti); im2col(x, col, &d, b0, cnt); PA(13, ti); }
     /* dW[K, O] (+)= col[M, K]^T x dy[M, O] */
     gemm(true, false, K, d.o, (cnt * P), 1.0f, col, K, dy + b0 * P * d.o, d.o, b0 == 0 ? 0.0f : 1.0f, dw, d.o);
   }
@@ -375,7 +417,7 @@ static int conv_fwd_and_filter(const float *x, const float *w, const float *dy, 
   if (!col) return 0;
   for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
     const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
-    im2col(x, col, &d, b0, cnt);
+    { PT(ti); im2col(x, col, &d, b0, cnt); PA(13, ti); }
     gemm(false, false, (cnt * P), d.o, K, 1.0f, col, K, w, d.o, 0.0f, y + b0 * P * d.o, d.o);
     gemm(true, false, K, d.o, (cnt * P), 1.0f, col, K, dy + b0 * P * d.o, d.o, b0 == 0 ? 0.0f : 1.0f, dw, d.o);
   }
@@ -544,6 +586,7 @@ static int split_started = 0;
 
 static void *split_worker(void *unused) {
   (void)unused;
+  prof_part = 1;
   uint64_t seen = 0;
   for (;;) {
     pthread_mutex_lock(&split_mu);
@@ -588,9 +631,11 @@ static void run_parts(part_fn fn, void *arg, int parts) {
   pthread_cond_signal(&split_go);
   pthread_mutex_unlock(&split_mu);
   fn(arg, 0, 2);
+  PT(tw);
   pthread_mutex_lock(&split_mu);
   while (split_finished != split_seq) pthread_cond_wait(&split_done, &split_mu);
   pthread_mutex_unlock(&split_mu);
+  PA(12, tw);
   pthread_mutex_unlock(&split_call);
 }
 
@@ -681,7 +726,9 @@ static napi_value js_adam(napi_env env, napi_callback_info info) {
         return NULL;
       }
   adam_job job = {{a[0], a[1], a[2], a[3], a[4], a[5], a[6]}, len[0], {(float)k[0], (float)k[1], (float)k[2], (float)k[3], (float)k[4], (float)k[5], (float)k[6]}, decay};
+  PT(ta);
   run_parts(adam_part, &job, wanted_threads >= 2 && len[0] >= ADAM_SPLIT ? 2 : 1);
+  PA(18, ta);
   return NULL;
 }
 
@@ -831,9 +878,12 @@ static void film_forward_part(void *arg, int part, int parts) {
   conv_dims d = s->d;
   d.n = cnt;
   int ok = 1;
+  PT(tp);
   if (s->kind == 0) gemm(false, false, cnt, s->N, s->K, 1.0f, x, s->K, w, s->N, 0.0f, u, s->N);
   else if (s->kind == 1) ok = conv_fwd(x, w, u, &d);
   else ok = conv_bp_input(x, w, u, &d);
+  PA(2, tp);
+  PT(te);
   if (!ok) {
     j->ok = 0;
     return;
@@ -853,6 +903,7 @@ static void film_forward_part(void *arg, int part, int parts) {
     const int64_t bc = s->Bc == 1 ? 0 : b0 + b;
     film_leaky_rows(u + b * P * ch, y + b * P * ch, bias, bstride, j->scale + bc * ch, j->shift + bc * ch, P, ch, alpha);
   }
+  PA(3, te);
 }
 
 static void film_backward_part(void *arg, int part, int parts) {
@@ -866,8 +917,12 @@ static void film_backward_part(void *arg, int part, int parts) {
     int64_t n0, cnt, k0, kcnt;
     part_range(s->N, part, parts, &n0, &cnt);
     part_range(s->K, part, parts, &k0, &kcnt);
+    PT(t7);
     if (cnt > 0) gemm(true, false, s->K, cnt, s->B, 1.0f, x, s->K, j->du + n0, s->N, 0.0f, dw + n0, s->N);
+    PA(7, t7);
+    PT(t8);
     if (kcnt > 0 && j->wantDx) gemm(false, true, s->B, kcnt, s->N, 1.0f, j->du, s->N, w + k0 * s->N, s->N, 0.0f, dx + k0, s->K);
+    PA(8, t8);
     return;
   }
   int64_t b0, cnt, xe, ue;
@@ -879,6 +934,7 @@ static void film_backward_part(void *arg, int part, int parts) {
   if (cnt <= 0) return;
   const float alpha = s->alpha;
   float *du = j->du + b0 * ue;
+  PT(t4);
   for (int64_t b = 0; b < cnt && !j->plain; b++) {
     const int64_t bc = s->Bc == 1 ? 0 : b0 + b;
     const int64_t off = (b0 + b) * P * ch;
@@ -892,9 +948,11 @@ static void film_backward_part(void *arg, int part, int parts) {
       for (int64_t q = 0; q < s->nBias; q++) db[q] += dr[q];
     }
   }
+  PA(4, t4);
   conv_dims d = s->d;
   d.n = cnt;
   float *dwOut = part == 0 ? dw : j->dwPart;
+  PT(t5);
   int ok = 1;
   if (s->kind == 0) {
     /* dW and dx in phase 1. */
@@ -903,6 +961,7 @@ static void film_backward_part(void *arg, int part, int parts) {
   } else {
     ok = j->wantDx ? conv_fwd_and_filter(du, w, x + b0 * xe, dx + b0 * xe, dwOut, &d) : conv_bp_filter(du, x + b0 * xe, dwOut, &d);
   }
+  PA(5, t5);
   if (!ok) j->ok = 0;
 }
 
@@ -943,6 +1002,7 @@ static void gen_backward_part(void *arg, int part, int parts) {
 }
 
 static napi_value js_film_block(napi_env env, napi_callback_info info) {
+  PT(tcall);
   size_t argc = 4;
   napi_value argv[4];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -1050,6 +1110,7 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
       return NULL;
     }
   }
+  PA(20, tcall);
   const int64_t gen = s.Bc * s.H, film = s.Bc * s.ch;
   /* One part per thread; small layers and batches stay on the calling thread. */
   const double flops = 2.0 * (double)us * (double)(s.kind == 0 ? s.K : s.d.fh * s.d.fw * (s.kind == 1 ? s.d.c : s.d.o));
@@ -1079,8 +1140,10 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
   /* The generators' products: s on one thread, t on the other. */
   const int genParts = wanted_threads >= 2 && 2.0 * (double)s.Bc * (double)s.H * (double)(s.cd + s.ch) >= SPLIT_FLOPS / 2 ? 2 : 1;
   gen_job gj = {&s, c, buf + o + 1, {preS, preT}, {hS, hT}, {scale, shift}, {dscale, dshift}, dh, NULL, NULL, buf + 17};
+  PT(tg);
   if (!plain) {
     run_parts(gen_forward_part, &gj, genParts);
+    PA(0, tg);
     /* The composed ops' float32 order: scale = s*scaleMul + 1, shift = t*shiftMul. */
     for (int64_t i = 0; i < film; i++) {
       scale[i] = scale[i] * s.scaleMul + 1.0f;
@@ -1089,17 +1152,23 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
   }
   /* A plain layer's du is dy itself. */
   film_job job = {&s, buf, scale, shift, plain ? buf[0] : du, du + us, du + us + parts * partial, partial, 1, 0, base == 1, plain};
+  PT(tm);
   if (base == 2) memset(buf[13], 0, (size_t)xs * sizeof(float));
+  PA(11, tm);
   if (parts == 2) {
     threads_for(0); /* each part runs single-threaded sgemm */
     pinned = 1;
   }
   if (base == 0) {
+    PT(tf);
     run_parts(film_forward_part, &job, parts);
+    PA(16, tf);
+    PA(19, tcall);
     pinned = 0;
     if (!job.ok) napi_throw_error(env, NULL, "filmBlock: out of memory");
     return NULL;
   }
+  PT(tb);
   run_parts(film_backward_part, &job, parts);
   if (s.kind == 0) {
     job.phase = 1;
@@ -1110,6 +1179,8 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "filmBlock: out of memory");
     return NULL;
   }
+  PA(17, tb);
+  PT(ts);
   float *db = buf[15], *dc = buf[16], *dw = buf[14];
   if (plain) {
     memcpy(db, job.partials + 2 * film, (size_t)s.nBias * sizeof(float));
@@ -1135,10 +1206,12 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
     dscale[i] = dscale[i] * s.scaleMul;
     dshift[i] = dshift[i] * s.shiftMul;
   }
+  PA(9, ts);
   if (wanted_threads >= 2) {
     threads_for(0);
     pinned = 1;
   }
+  PT(tgb);
   /* The t generator's dc and dh go to their own scratch when it runs on the other thread. */
   float *extra = get_film_scratch2((size_t)(s.Bc * (s.cd + s.H)));
   if (!extra) {
@@ -1151,6 +1224,7 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
   gj.dh2 = extra + s.Bc * s.cd;
   run_parts(gen_backward_part, &gj, genParts);
   for (int64_t i = 0; i < s.Bc * s.cd; i++) dc[i] += extra[i];
+  PA(10, tgb);
   pinned = 0;
   return NULL;
 }
@@ -1187,6 +1261,10 @@ static napi_value js_config(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
+  if (getenv("YOTO_BLAS_PROF") && !prof_on) {
+    prof_on = 1;
+    atexit(prof_dump);
+  }
   napi_property_descriptor props[] = {
       {"sgemm", NULL, js_sgemm, NULL, NULL, NULL, napi_enumerable, NULL},
       {"conv2d", NULL, js_conv2d, NULL, NULL, NULL, napi_enumerable, NULL},
