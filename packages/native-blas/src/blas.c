@@ -750,10 +750,14 @@ static napi_value js_adam(napi_env env, napi_callback_info info) {
  * ints:   [kind, B, Bc, cd, H, ch, P, nBias, K, N, ...15 conv dims (kinds 1, 2)]
  *         (dense: x [B, K], W [K, N]; H = generator hidden width, cd = conditioning size)
  * floats: [alpha, scaleMul, shiftMul]
- * forward bufs:  x, W, b, c, ws1, bs1, ws2, bs2, wt1, bt1, wt2, bt2, y, u
+ * forward bufs:  x, W, b, c, ws1, bs1, ws2, bs2, wt1, bt1, wt2, bt2, y, u, g
  * backward bufs: dy, x, W, u, c, ws1, bs1, ws2, bs2, wt1, bt1, wt2, bt2,
- *                dx, dW, db, dc, dws1, dbs1, dws2, dbs2, dwt1, dbt1, dwt2, dbt2
- * The backward pass recomputes the generators (tiny) and the pre-activation from u.
+ *                dx, dW, db, dc, dws1, dbs1, dws2, dbs2, dwt1, dbt1, dwt2, dbt2, g
+ * g (4*Bc*H + 2*Bc*ch floats) holds the generators' activations, written by the forward
+ * pass and read by the backward one: pre-activation and hidden layer of s, the same of t
+ * (Bc x H each), then scale and shift (Bc x ch each). At the VAE's sizes (H = 256) the
+ * generators are a sizeable share of a block's products, so they are not recomputed;
+ * the pre-FiLM activation is recomputed from u (elementwise).
  */
 static _Thread_local float *film_scratch = NULL;
 static _Thread_local size_t film_scratch_cap = 0;
@@ -1016,19 +1020,19 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
   const int plain = mode >= 3;
   const int base = (int)(plain ? mode - 3 : mode);
   static const int plainFwd[4] = {0, 1, 2, 12}, plainBwd[6] = {0, 1, 2, 13, 14, 15};
-  const uint32_t nbufs = plain ? (base == 0 ? 4 : 6) : (base == 0 ? 14 : 25);
-  float *buf[25] = {0};
-  size_t len[25] = {0};
-  int present[25] = {0};
-  float *raw[25];
-  size_t rawLen[25];
+  const uint32_t nbufs = plain ? (base == 0 ? 4 : 6) : (base == 0 ? 15 : 26);
+  float *buf[26] = {0};
+  size_t len[26] = {0};
+  int present[26] = {0};
+  float *raw[26];
+  size_t rawLen[26];
   int64_t iv[25];
   double fv[3];
   bool isArr;
   uint32_t n;
   napi_value e;
   if (napi_is_array(env, argv[1], &isArr) != napi_ok || !isArr || napi_get_array_length(env, argv[1], &n) != napi_ok || n != nbufs) {
-    napi_throw_type_error(env, NULL, "filmBlock: bufs must hold 14 (forward), 25 (backward), 4 (plain forward) or 6 (plain backward) Float32Arrays");
+    napi_throw_type_error(env, NULL, "filmBlock: bufs must hold 15 (forward), 26 (backward), 4 (plain forward) or 6 (plain backward) Float32Arrays");
     return NULL;
   }
   for (uint32_t i = 0; i < nbufs; i++) {
@@ -1088,7 +1092,8 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
   const int64_t cs = s.Bc * s.cd, w1s = s.cd * s.H, w2s = s.H * s.ch;
   /* Sizes of the buffers in call order. */
   const int64_t genSizes[8] = {w1s, s.H, w2s, s.ch, w1s, s.H, w2s, s.ch};
-  int64_t need[25];
+  const int64_t gSize = 4 * s.Bc * s.H + 2 * s.Bc * s.ch;
+  int64_t need[26];
   int nn = 0;
   if (base == 0) {
     const int64_t head[4] = {xs, ws, s.nBias, cs};
@@ -1096,6 +1101,7 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
     for (int i = 0; i < 8; i++) need[nn++] = genSizes[i];
     need[nn++] = us;
     need[nn++] = us;
+    need[nn++] = gSize;
   } else {
     const int64_t head[5] = {us, xs, ws, us, cs};
     for (int i = 0; i < 5; i++) need[nn++] = head[i];
@@ -1103,6 +1109,7 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
     const int64_t grads[4] = {xs, ws, s.nBias, cs};
     for (int i = 0; i < 4; i++) need[nn++] = grads[i];
     for (int i = 0; i < 8; i++) need[nn++] = genSizes[i];
+    need[nn++] = gSize;
   }
   for (int i = 0; i < nn; i++) {
     if (present[i] && (int64_t)len[i] < need[i]) {
@@ -1116,16 +1123,18 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
   const double flops = 2.0 * (double)us * (double)(s.kind == 0 ? s.K : s.d.fh * s.d.fw * (s.kind == 1 ? s.d.c : s.d.o));
   const int parts = wanted_threads >= 2 && s.B >= 2 && flops >= SPLIT_FLOPS ? 2 : 1;
   const int64_t partial = 2 * film + s.nBias; /* per part: dscale, dshift, db */
-  /* Scratch: generator pre/hidden (4 x gen), dh (gen), scale, shift, dscale, dshift (4 x film);
-     backward: du (us), per-part partial sums, the second part's dW (conv). */
-  const size_t scratchFloats = (size_t)(5 * gen + 4 * film) + (base != 0 ? (size_t)(us + parts * partial + (parts == 2 && s.kind != 0 ? ws : 0)) : 0);
+  /* Scratch: dh (gen), dscale, dshift (2 x film); backward: du (us), per-part partial sums,
+     the second part's dW (conv). The generators' activations are g (plain layers: scratch). */
+  const size_t scratchFloats = (size_t)(gen + 2 * film) + (plain ? (size_t)gSize : 0) +
+                               (base != 0 ? (size_t)(us + parts * partial + (parts == 2 && s.kind != 0 ? ws : 0)) : 0);
   float *sc = get_film_scratch(scratchFloats);
   if (!sc) {
     napi_throw_error(env, NULL, "filmBlock: out of memory");
     return NULL;
   }
-  float *preS = sc, *hS = preS + gen, *preT = hS + gen, *hT = preT + gen, *dh = hT + gen;
-  float *scale = dh + gen, *shift = scale + film, *dscale = shift + film, *dshift = dscale + film, *du = dshift + film;
+  float *dh = sc, *dscale = dh + gen, *dshift = dscale + film, *du = dshift + film;
+  float *preS = plain ? du + (base != 0 ? (size_t)(us + parts * partial + (parts == 2 && s.kind != 0 ? ws : 0)) : 0) : buf[base == 0 ? 14 : 25];
+  float *hS = preS + gen, *preT = hS + gen, *hT = preT + gen, *scale = hT + gen, *shift = scale + film;
   const int o = base == 0 ? 3 : 4; /* index of c */
   const float *c = buf[o];
   /*
@@ -1141,7 +1150,7 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
   const int genParts = wanted_threads >= 2 && 2.0 * (double)s.Bc * (double)s.H * (double)(s.cd + s.ch) >= SPLIT_FLOPS / 2 ? 2 : 1;
   gen_job gj = {&s, c, buf + o + 1, {preS, preT}, {hS, hT}, {scale, shift}, {dscale, dshift}, dh, NULL, NULL, buf + 17};
   PT(tg);
-  if (!plain) {
+  if (!plain && base == 0) {
     run_parts(gen_forward_part, &gj, genParts);
     PA(0, tg);
     /* The composed ops' float32 order: scale = s*scaleMul + 1, shift = t*shiftMul. */

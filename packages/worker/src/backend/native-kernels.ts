@@ -340,9 +340,12 @@ function adamUpdate(prev: KernelFn): KernelFn {
 // Whole FiLM blocks (engine/film-block.ts): layer, bias, FiLM generators, FiLM and
 // leaky ReLU in one kernel each way. They exist only on native-cpu; nothing wraps them.
 
-/** Kernel name of a fused FiLM block's forward pass: outputs [y, u] (u = layer output before FiLM). */
+/**
+ * Kernel name of a fused FiLM block's forward pass: outputs [y, u, g] (u = layer output before
+ * FiLM, g = the FiLM generators' activations, flat, for the backward pass).
+ */
 export const FILM_BLOCK = 'YotoFilmBlock';
-/** Kernel name of its backward pass: the gradients of all 12 inputs. */
+/** Kernel name of its backward pass (inputs include u and g of the forward pass): the gradients of all 12 inputs. */
 export const FILM_BLOCK_GRAD = 'YotoFilmBlockGrad';
 
 /** Kernel name of a plain layer's forward pass, `op(x, W) + b` (the output layers): the same addon call without FiLM. */
@@ -365,6 +368,12 @@ export interface FilmBlockAttrs {
   inputGradient: boolean;
 }
 
+/** Floats of a block's saved generator activations g: 4*Bc*H + 2*Bc*ch (ints: [kind, B, Bc, cd, H, ch, ...]). */
+function filmGenSize(ints: number[]): number {
+  const [, , bc, , h, ch] = ints as [number, number, number, number, number, number];
+  return 4 * bc * h + 2 * bc * ch;
+}
+
 function filmInputs(inputs: Inputs, names: readonly string[]): TensorInfo[] {
   return names.map((n) => {
     const t = inputs[n];
@@ -381,7 +390,7 @@ function filmBlockForward(args: KernelArgs): TensorInfo[] {
   requireActive();
   const a = args.attrs as unknown as FilmBlockAttrs;
   const ins = filmInputs(args.inputs, ['x', 'W', 'b', 'c', ...FILM_GEN_INPUTS]);
-  const outs = [args.backend.makeOutput(a.outShape, 'float32'), args.backend.makeOutput(a.outShape, 'float32')];
+  const outs = [args.backend.makeOutput(a.outShape, 'float32'), args.backend.makeOutput(a.outShape, 'float32'), args.backend.makeOutput([filmGenSize(a.ints)], 'float32')];
   count(FILM_BLOCK);
   blas!.filmBlock(0, views(args.backend, ...ins, ...outs), a.ints, [a.alpha, a.scaleMul, a.shiftMul]);
   return outs;
@@ -391,13 +400,14 @@ function filmBlockBackward(args: KernelArgs): TensorInfo[] {
   requireActive();
   const a = args.attrs as unknown as FilmBlockAttrs;
   const ins = filmInputs(args.inputs, ['dy', 'x', 'W', 'u', 'c', ...FILM_GEN_INPUTS]);
+  const [g] = filmInputs(args.inputs, ['g']);
   const gradOf = [ins[1]!, ins[2]!, args.inputs.b, ins[4]!, ...ins.slice(5)];
   const outs = gradOf.map((t) => {
     if (!t) throw new Error(`${FILM_BLOCK_GRAD}: input b (only its shape) is required`);
     return args.backend.makeOutput(t.shape, 'float32');
   });
   count(FILM_BLOCK_GRAD);
-  const v = views(args.backend, ...ins, ...outs);
+  const v = views(args.backend, ...ins, ...outs, g!);
   blas!.filmBlock(a.inputGradient ? 1 : 2, v, a.ints, [a.alpha, a.scaleMul, a.shiftMul]);
   return outs;
 }

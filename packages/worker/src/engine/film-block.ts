@@ -13,8 +13,8 @@
  * The output layers (`applyLayer`) get the same treatment without FiLM.
  *
  * The fused path reads the layer's and generators' weights in its gradient directly
- * (they are variables, alive for the whole step); only x, the pre-FiLM output u and c
- * are saved for the backward pass.
+ * (they are variables, alive for the whole step); only x, the pre-FiLM output u, c and
+ * the generators' activations g are saved for the backward pass.
  */
 import type * as tfc from '@tensorflow/tfjs-core';
 import { AFFINE_LAYER, AFFINE_LAYER_GRAD, convDims, FILM_BLOCK, FILM_BLOCK_GRAD, FILM_GEN_INPUTS, nativeKernelsActive, type FilmBlockAttrs } from '../backend/native-kernels.ts';
@@ -62,12 +62,12 @@ export function applyFilmBlock(tf: Tf, layer: BlockLayer, film: Film, x: tfc.Ten
   const f = tf.customGrad(((...args: unknown[]) => {
     const save = args[args.length - 1] as tfc.GradSaveFunc;
     const [xi, , , ci] = args as tfc.Tensor[];
-    const [y, u] = engine.runKernel(FILM_BLOCK, { x: xi!, W, b: bias, c: ci!, ...genInputs }, attrs as unknown as tfc.NamedAttrMap) as tfc.Tensor[];
-    save([xi!, u!, ci!]);
+    const [y, u, g] = engine.runKernel(FILM_BLOCK, { x: xi!, W, b: bias, c: ci!, ...genInputs }, attrs as unknown as tfc.NamedAttrMap) as tfc.Tensor[];
+    save([xi!, u!, ci!, g!]);
     return {
       value: y!,
-      gradFunc: (dy: tfc.Tensor, [xs, us, cs]: tfc.Tensor[]) =>
-        engine.runKernel(FILM_BLOCK_GRAD, { dy, x: xs!, W, u: us!, c: cs!, b: bias, ...genInputs }, attrs as unknown as tfc.NamedAttrMap) as tfc.Tensor[],
+      gradFunc: (dy: tfc.Tensor, [xs, us, cs, gs]: tfc.Tensor[]) =>
+        engine.runKernel(FILM_BLOCK_GRAD, { dy, x: xs!, W, u: us!, c: cs!, g: gs!, b: bias, ...genInputs }, attrs as unknown as tfc.NamedAttrMap) as tfc.Tensor[],
     };
   }) as unknown as Parameters<Tf['customGrad']>[0]) as unknown as (...ts: tfc.Tensor[]) => tfc.Tensor;
   return f(plan.input, W, bias, c, ...gens);
