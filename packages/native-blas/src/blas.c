@@ -58,7 +58,11 @@ static void threads_for(double flops) {
 /* Set while a FiLM block runs split over threads: every sgemm then stays single-threaded. */
 static int pinned = 0;
 
-/* ---- temporary profiling (YOTO_BLAS_PROF=1): per-phase wall ns per part, per-shape sgemm ---- */
+/*
+ * Diagnostics for maintainers: with YOTO_BLAS_PROF=1 the addon adds up wall time per phase
+ * of the fused calls, per thread (part 0: the caller, part 1: the split worker), and per
+ * sgemm shape, and prints the totals to stderr at exit. Off, each probe is one branch.
+ */
 #include <stdio.h>
 #include <time.h>
 static int prof_on = 0;
@@ -66,7 +70,7 @@ static double prof_ns[2][24];
 static long prof_n[2][24];
 static _Thread_local int prof_part = 0;
 static const char *prof_names[24] = {"gen_fwd", "scale_shift", "fwd_product", "fwd_elem", "bwd_rows", "bwd_filter", "bwd_input", "dense_dW", "dense_dx",
-                                     "sums", "gen_bwd", "memset_dx", "wait_worker", "im2col", "col2im", "gemm_all", "fwd_total", "bwd_total", "adam", "fwdT_total", "args", "", "", ""};
+                                     "sums", "gen_bwd", "memset_dx", "wait_worker", "im2col", "col2im", "gemm_all", "fwd_total", "bwd_total", "adam", "fwdT_total", "args", "part_fn", "wake_lag", ""};
 typedef struct { int ta, tb, pinned; long m, n, k; double ns; long cnt; } prof_shape;
 static prof_shape prof_sh[2][128];
 static int prof_nsh[2];
@@ -583,21 +587,63 @@ static part_fn split_fn;
 static void *split_arg;
 static uint64_t split_seq = 0, split_finished = 0;
 static int split_started = 0;
+static uint64_t split_posted = 0;
+
+/*
+ * Hand-offs spin briefly before they sleep: a fused step makes ~30 split calls a few
+ * hundred microseconds apart, and waking a sleeping thread through the kernel costs tens
+ * of microseconds each way. The worker keeps polling for the next call for a while
+ * after finishing one (on the core it would otherwise leave idle; YOTO_BLAS_SPIN_US sets the
+ * budget, default 200), and the caller polls
+ * for the worker's part for as long before it sleeps. split_seq and split_finished are published with
+ * release stores and polled with acquire loads (split_fn / split_arg are written before
+ * split_seq); the mutex and condition variables serve only the sleeping side, and each
+ * store is followed by a locked signal, so no wake-up is lost.
+ */
+static uint64_t split_spin_ns = 200000; /* YOTO_BLAS_SPIN_US overrides (0: sleep at once) */
+static inline uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+/* Polls *v until it differs from (want_change) or equals (!want_change) ref, or the spin budget runs out. */
+static int spin_until(const uint64_t *v, uint64_t ref, int want_change) {
+  const uint64_t t0 = mono_ns();
+  for (unsigned i = 1;; i++) {
+    const uint64_t cur = __atomic_load_n(v, __ATOMIC_ACQUIRE);
+    if (want_change ? cur != ref : cur == ref) return 1;
+    cpu_relax();
+    if ((i & 63) == 0 && mono_ns() - t0 >= split_spin_ns) return 0;
+  }
+}
 
 static void *split_worker(void *unused) {
   (void)unused;
   prof_part = 1;
   uint64_t seen = 0;
   for (;;) {
-    pthread_mutex_lock(&split_mu);
-    while (split_seq == seen) pthread_cond_wait(&split_go, &split_mu);
-    seen = split_seq;
+    if (!spin_until(&split_seq, seen, 1)) {
+      pthread_mutex_lock(&split_mu);
+      while (__atomic_load_n(&split_seq, __ATOMIC_ACQUIRE) == seen) pthread_cond_wait(&split_go, &split_mu);
+      pthread_mutex_unlock(&split_mu);
+    }
+    /* split_fn and split_arg were written before split_seq's release store. */
+    seen = __atomic_load_n(&split_seq, __ATOMIC_ACQUIRE);
     part_fn fn = split_fn;
     void *arg = split_arg;
-    pthread_mutex_unlock(&split_mu);
+    if (prof_on) { prof_ns[1][22] += (double)(now_ns() - split_posted); prof_n[1][22]++; }
+    PT(tf1);
     fn(arg, 1, 2);
+    PA(21, tf1);
+    __atomic_store_n(&split_finished, seen, __ATOMIC_RELEASE);
     pthread_mutex_lock(&split_mu);
-    split_finished = seen;
     pthread_cond_signal(&split_done);
     pthread_mutex_unlock(&split_mu);
   }
@@ -624,17 +670,23 @@ static void run_parts(part_fn fn, void *arg, int parts) {
       return;
     }
   }
-  pthread_mutex_lock(&split_mu);
   split_fn = fn;
   split_arg = arg;
-  split_seq++;
+  const uint64_t seq = split_seq + 1;
+  if (prof_on) split_posted = now_ns();
+  __atomic_store_n(&split_seq, seq, __ATOMIC_RELEASE);
+  pthread_mutex_lock(&split_mu);
   pthread_cond_signal(&split_go);
   pthread_mutex_unlock(&split_mu);
+  PT(tf0);
   fn(arg, 0, 2);
+  PA(21, tf0);
   PT(tw);
-  pthread_mutex_lock(&split_mu);
-  while (split_finished != split_seq) pthread_cond_wait(&split_done, &split_mu);
-  pthread_mutex_unlock(&split_mu);
+  if (!spin_until(&split_finished, seq, 0)) {
+    pthread_mutex_lock(&split_mu);
+    while (__atomic_load_n(&split_finished, __ATOMIC_ACQUIRE) != seq) pthread_cond_wait(&split_done, &split_mu);
+    pthread_mutex_unlock(&split_mu);
+  }
   PA(12, tw);
   pthread_mutex_unlock(&split_call);
 }
@@ -1270,6 +1322,12 @@ static napi_value js_config(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
+  const char *spin = getenv("YOTO_BLAS_SPIN_US");
+  if (spin && *spin) {
+    char *end;
+    const double us = strtod(spin, &end);
+    if (*end == '\0' && us >= 0 && us <= 1e6) split_spin_ns = (uint64_t)(us * 1000.0);
+  }
   if (getenv("YOTO_BLAS_PROF") && !prof_on) {
     prof_on = 1;
     atexit(prof_dump);
