@@ -747,6 +747,114 @@ static void adam_part(void *arg, int part, int parts) {
             j->k[5], j->k[6], j->decay);
 }
 
+/*
+ * Bernoulli negative log-likelihood of images under logits, summed per example (the
+ * β-VAE's reconstruction term): loss[b] = Σ_p max(l, 0) − l·x + log(1 + e^−|l|), and its
+ * gradient dl = dy[b]·(σ(l) − x). The composed tf ops take ~10 elementwise passes each
+ * way on one thread; this is one pass, rows split over two threads. exp and log1p are
+ * inlined polynomials (below) so that the loops vectorise; their error is a few ulp.
+ */
+static inline float poly_expf(float x) {
+  /* e^x = 2^n · e^r, n = round(x / ln 2), |r| ≤ ln2 / 2 (Cody-Waite split of ln 2); Cephes' expf polynomial. */
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  /* Round to nearest by the 1.5·2^23 trick (|x / ln 2| < 2^22): no libm call, so the loop vectorises. */
+  const float fn = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const float r = (x - fn * 0.693359375f) + fn * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  union { int32_t i; float f; } two = {.i = ((int32_t)fn + 127) << 23};
+  return p * two.f;
+}
+static inline float poly_log1pf_unit(float e) {
+  /* log(1 + e) for e in [0, 1]: 2·atanh(s), s = e / (2 + e) ≤ 1/3, odd series to s^13 (no cancellation for small e). */
+  const float s = e / (2.0f + e), s2 = s * s;
+  float q = 1.0f / 13.0f;
+  q = q * s2 + 1.0f / 11.0f;
+  q = q * s2 + 1.0f / 9.0f;
+  q = q * s2 + 1.0f / 7.0f;
+  q = q * s2 + 1.0f / 5.0f;
+  q = q * s2 + 1.0f / 3.0f;
+  return 2.0f * s * (q * s2 + 1.0f);
+}
+typedef struct {
+  const float *dy, *l, *x;
+  float *out;
+  int64_t rows, cols;
+  int backward;
+} bce_job;
+static void bce_part(void *arg, int part, int parts) {
+  const bce_job *j = (const bce_job *)arg;
+  int64_t r0, cnt;
+  part_range(j->rows, part, parts, &r0, &cnt);
+  const int64_t P = j->cols;
+  for (int64_t r = r0; r < r0 + cnt; r++) {
+    const float *restrict l = j->l + r * P, *restrict x = j->x + r * P;
+    if (j->backward) {
+      float *restrict dl = j->out + r * P;
+      const float g = j->dy[r];
+      for (int64_t i = 0; i < P; i++) dl[i] = g * (1.0f / (1.0f + poly_expf(-l[i])) - x[i]);
+    } else {
+      /* Blocks of 64 terms, then 8 running lanes: vectorisable without reassociating a single sum. */
+      float t[64], lane[8] = {0};
+      for (int64_t i0 = 0; i0 < P; i0 += 64) {
+        const int64_t m = P - i0 < 64 ? P - i0 : 64;
+        for (int64_t i = 0; i < m; i++) {
+          const float v = l[i0 + i], a = v < 0.0f ? -v : v;
+          t[i] = (v > 0.0f ? v : 0.0f) - v * x[i0 + i] + poly_log1pf_unit(poly_expf(-a));
+        }
+        for (int64_t i = m; i < 64; i++) t[i] = 0.0f;
+        for (int k = 0; k < 64; k += 8)
+          for (int q = 0; q < 8; q++) lane[q] += t[k + q];
+      }
+      j->out[r] = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    }
+  }
+}
+#define BCE_SPLIT 32768
+/* bceLogits(mode, bufs, rows, cols): mode 0 bufs [l, x, loss]; mode 1 bufs [dy, l, x, dl]. */
+static napi_value js_bce_logits(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  double mode, rows, cols;
+  bool isArr;
+  uint32_t n;
+  if (argc != 4 || !get_f64(env, argv[0], &mode, "bceLogits: mode must be a number") || !get_f64(env, argv[2], &rows, "bceLogits: rows must be a number") ||
+      !get_f64(env, argv[3], &cols, "bceLogits: cols must be a number"))
+    return NULL;
+  if ((mode != 0 && mode != 1) || rows < 0 || cols < 0 || rows != (double)(int64_t)rows || cols != (double)(int64_t)cols) {
+    napi_throw_range_error(env, NULL, "bceLogits: mode must be 0 or 1, rows and cols non-negative integers");
+    return NULL;
+  }
+  const int backward = mode == 1;
+  if (napi_is_array(env, argv[1], &isArr) != napi_ok || !isArr || napi_get_array_length(env, argv[1], &n) != napi_ok || n != (uint32_t)(backward ? 4 : 3)) {
+    napi_throw_type_error(env, NULL, "bceLogits: bufs must hold 3 (forward) or 4 (backward) Float32Arrays");
+    return NULL;
+  }
+  float *b[4];
+  size_t len[4];
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value e;
+    CHECK(napi_get_element(env, argv[1], i, &e));
+    if (!get_f32(env, e, &b[i], &len[i], "bceLogits: bufs must be Float32Arrays")) return NULL;
+  }
+  const int64_t R = (int64_t)rows, P = (int64_t)cols, total = R * P;
+  const size_t need[2][4] = {{(size_t)total, (size_t)total, (size_t)R, 0}, {(size_t)R, (size_t)total, (size_t)total, (size_t)total}};
+  for (uint32_t i = 0; i < n; i++)
+    if (len[i] < need[backward][i]) {
+      napi_throw_range_error(env, NULL, "bceLogits: a buffer is shorter than rows x cols (or rows)");
+      return NULL;
+    }
+  bce_job job = backward ? (bce_job){b[0], b[1], b[2], b[3], R, P, 1} : (bce_job){NULL, b[0], b[1], b[2], R, P, 0};
+  run_parts(bce_part, &job, wanted_threads >= 2 && R >= 2 && total >= BCE_SPLIT ? 2 : 1);
+  return NULL;
+}
+
 static napi_value js_adam(napi_env env, napi_callback_info info) {
   size_t argc = 15;
   napi_value argv[15];
@@ -1341,6 +1449,7 @@ NAPI_MODULE_INIT() {
       {"leakyRelu", NULL, js_leaky_relu, NULL, NULL, NULL, napi_enumerable, NULL},
       {"broadcastOp", NULL, js_broadcast_op, NULL, NULL, NULL, napi_enumerable, NULL},
       {"filmBlock", NULL, js_film_block, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"bceLogits", NULL, js_bce_logits, NULL, NULL, NULL, napi_enumerable, NULL},
       {"adam", NULL, js_adam, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, js_set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getThreads", NULL, js_get_threads, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -16,8 +16,9 @@
  * linear/bias, irregular batch broadcasting) they call that previous kernel.
  *
  * It also registers kernels of its own that exist only here: whole FiLM blocks and plain
- * output layers (FILM_BLOCK, AFFINE_LAYER and their gradients; engine/film-block.ts),
- * one addon call each way instead of dozens of tfjs kernels.
+ * output layers (FILM_BLOCK, AFFINE_LAYER and their gradients; engine/film-block.ts) and
+ * the β-VAE's reconstruction term (BCE_LOGITS; engine/film-block.ts), one addon call each
+ * way instead of dozens of tfjs kernels.
  *
  * Threads: OpenBLAS's pool size is process-wide; the backend selector sets it to
  * the worker's thread count (YOTO_THREADS, default all available cores). With two or
@@ -432,6 +433,40 @@ function affineBackward(args: KernelArgs): TensorInfo[] {
   return outs;
 }
 
+/** Kernel name of the β-VAE's reconstruction term on native-cpu: inputs logits, x ([rows, cols]); output the per-row Bernoulli NLL [rows]. */
+export const BCE_LOGITS = 'YotoBceLogits';
+/** Its gradient with respect to the logits: inputs dy [rows], logits, x; output dlogits. */
+export const BCE_LOGITS_GRAD = 'YotoBceLogitsGrad';
+
+function bceInputs(inputs: Inputs, names: readonly string[]): TensorInfo[] {
+  return names.map((n) => {
+    const t = inputs[n];
+    if (!t || t.dtype !== 'float32') throw new Error(`${BCE_LOGITS}: input ${n} must be a float32 tensor`);
+    return t;
+  });
+}
+
+function bceForward(args: KernelArgs): TensorInfo {
+  requireActive();
+  const [l, x] = bceInputs(args.inputs, ['logits', 'x']) as [TensorInfo, TensorInfo];
+  if (l.shape.length !== 2 || x.shape.length !== 2 || l.shape[0] !== x.shape[0] || l.shape[1] !== x.shape[1]) {
+    throw new Error(`${BCE_LOGITS}: logits ${JSON.stringify(l.shape)} and x ${JSON.stringify(x.shape)} must be one [rows, cols] shape`);
+  }
+  const out = args.backend.makeOutput([l.shape[0]!], 'float32');
+  count(BCE_LOGITS);
+  blas!.bceLogits(0, views(args.backend, l, x, out), l.shape[0]!, l.shape[1]!);
+  return out;
+}
+
+function bceBackward(args: KernelArgs): TensorInfo {
+  requireActive();
+  const [dy, l, x] = bceInputs(args.inputs, ['dy', 'logits', 'x']) as [TensorInfo, TensorInfo, TensorInfo];
+  const out = args.backend.makeOutput(l.shape, 'float32');
+  count(BCE_LOGITS_GRAD);
+  blas!.bceLogits(1, views(args.backend, dy, l, x, out), l.shape[0]!, l.shape[1]!);
+  return out;
+}
+
 // ---------------------------------------------------------------------------
 
 const WRAPPERS: Record<string, (prev: KernelFn) => KernelFn> = {
@@ -471,6 +506,8 @@ export function registerNativeKernels(addon: NativeBlas): string[] {
       [FILM_BLOCK_GRAD, filmBlockBackward],
       [AFFINE_LAYER, affineForward],
       [AFFINE_LAYER_GRAD, affineBackward],
+      [BCE_LOGITS, bceForward],
+      [BCE_LOGITS_GRAD, bceBackward],
     ];
     for (const [kernelName, fn] of own) {
       if (!tf.getKernel(kernelName, BACKEND)) tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc: fn as unknown as KernelConfig['kernelFunc'] });
