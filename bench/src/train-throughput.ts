@@ -85,8 +85,11 @@ async function measureBackend(pref: BackendPreference): Promise<BackendResult> {
 
   const rows: Row[] = [];
   const slow = info.name === 'cpu';
+  // --configs conv:64,mlp:256 limits the rows (default: conv and mlp at batch 64 and 256).
+  const configs = opt('--configs')?.split(',').map((c) => c.split(':') as ['conv' | 'mlp', string]);
   for (const arch of ['conv', 'mlp'] as const) {
     for (const batch of [64, 256]) {
+      if (configs && !configs.some(([a, b]) => a === arch && Number(b) === batch)) continue;
       const spec = parseSweepSpec({
         name: 'bench',
         problem: 'beta-vae',
@@ -131,7 +134,7 @@ if (opt('--backend')) {
   const results: BackendResult[] = [];
   // --backends a,b limits the run (e.g. native-cpu,wasm: the cpu rows take minutes).
   for (const backend of opt('--backends')?.split(',') ?? ['tensorflow', 'native-cpu', 'wasm', 'cpu']) {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--backend', backend, ...(QUICK ? ['--quick'] : [])], {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--backend', backend, ...(QUICK ? ['--quick'] : []), ...(opt('--configs') ? ['--configs', opt('--configs')!] : [])], {
       stdio: ['ignore', 'pipe', 'inherit'],
       encoding: 'utf8',
       env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },

@@ -58,11 +58,57 @@ static void threads_for(double flops) {
 /* Set while a FiLM block runs split over threads: every sgemm then stays single-threaded. */
 static int pinned = 0;
 
+/*
+ * Diagnostics for maintainers: with YOTO_BLAS_PROF=1 the addon adds up wall time per phase
+ * of the fused calls, per thread (part 0: the caller, part 1: the split worker), and per
+ * sgemm shape, and prints the totals to stderr at exit. Off, each probe is one branch.
+ */
+#include <stdio.h>
+#include <time.h>
+static int prof_on = 0;
+static double prof_ns[2][24];
+static long prof_n[2][24];
+static _Thread_local int prof_part = 0;
+static const char *prof_names[24] = {"gen_fwd", "scale_shift", "fwd_product", "fwd_elem", "bwd_rows", "bwd_filter", "bwd_input", "dense_dW", "dense_dx",
+                                     "sums", "gen_bwd", "memset_dx", "wait_worker", "im2col", "col2im", "gemm_all", "fwd_total", "bwd_total", "adam", "fwdT_total", "args", "part_fn", "wake_lag", ""};
+typedef struct { int ta, tb, pinned; long m, n, k; double ns; long cnt; } prof_shape;
+static prof_shape prof_sh[2][128];
+static int prof_nsh[2];
+static inline uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+#define PT(v) const uint64_t v = prof_on ? now_ns() : 0
+#define PA(ph, v) do { if (prof_on) { prof_ns[prof_part][ph] += (double)(now_ns() - (v)); prof_n[prof_part][ph]++; } } while (0)
+static void prof_dump(void) {
+  if (!prof_on) return;
+  for (int pt = 0; pt < 2; pt++) {
+    fprintf(stderr, "== part %d ==\n", pt);
+    for (int i = 0; i < 24; i++) if (prof_n[pt][i]) fprintf(stderr, "  %-12s %10.1f ms %8ld calls\n", prof_names[i], prof_ns[pt][i] / 1e6, prof_n[pt][i]);
+    for (int i = 0; i < prof_nsh[pt]; i++) {
+      prof_shape *q = &prof_sh[pt][i];
+      fprintf(stderr, "  gemm %c%c m=%5ld n=%5ld k=%5ld pin=%d  %8.1f ms %6ld calls %6.1f GF/s\n", q->ta ? 'T' : 'N', q->tb ? 'T' : 'N', q->m, q->n, q->k, q->pinned, q->ns / 1e6, q->cnt,
+              2.0 * q->m * q->n * q->k * q->cnt / q->ns);
+    }
+  }
+}
+static void prof_shape_add(int ta, int tb, int pin, long m, long n, long k, double ns) {
+  const int pt = prof_part;
+  for (int i = 0; i < prof_nsh[pt]; i++) {
+    prof_shape *q = &prof_sh[pt][i];
+    if (q->ta == ta && q->tb == tb && q->m == m && q->n == n && q->k == k && q->pinned == pin) { q->ns += ns; q->cnt++; return; }
+  }
+  if (prof_nsh[pt] < 128) prof_sh[pt][prof_nsh[pt]++] = (prof_shape){ta, tb, pin, m, n, k, ns, 1};
+}
+
 static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                  int64_t ldc) {
   if (!pinned) threads_for(2.0 * (double)m * (double)n * (double)k);
+  PT(t0);
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b,
               ldb, beta, c, ldc);
+  if (prof_on) { const double dt = (double)(now_ns() - t0); prof_ns[prof_part][15] += dt; prof_n[prof_part][15]++; prof_shape_add(ta, tb, pinned ? 1 : current_threads, m, n, k, dt); }
 }
 
 static _Thread_local float *scratch = NULL;
@@ -311,7 +357,7 @@ static int conv_fwd(const float *x, const float *w, float *y, const conv_dims *d
   if (!col) return 0;
   for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
     const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
-    im2col(x, col, &d, b0, cnt);
+    { PT(ti); im2col(x, col, &d, b0, cnt); PA(13, ti); }
     gemm(false, false, (cnt * P), d.o, K, 1.0f, col, K, w, d.o, 0.0f, y + b0 * P * d.o, d.o);
   }
   return 1;
@@ -333,7 +379,7 @@ static int conv_bp_input(const float *dy, const float *w, float *dx, const conv_
     const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
     /* dcol[M, K] = dy[M, O] x W[K, O]^T */
     gemm(false, true, (cnt * P), K, d.o, 1.0f, dy + b0 * P * d.o, d.o, w, d.o, 0.0f, col, K);
-    col2im(col, dx, &d, b0, cnt);
+    { PT(ti); col2im(col, dx, &d, b0, cnt); PA(14, ti); }
   }
   return 1;
 }
@@ -351,7 +397,7 @@ static int conv_bp_filter(const float *x, const float *dy, float *dw, const conv
   if (!col) return 0;
   for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
     const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
-    im2col(x, col, &d, b0, cnt);
+    { PT(ti); im2col(x, col, &d, b0, cnt); PA(13, ti); }
     /* dW[K, O] (+)= col[M, K]^T x dy[M, O] */
     gemm(true, false, K, d.o, (cnt * P), 1.0f, col, K, dy + b0 * P * d.o, d.o, b0 == 0 ? 0.0f : 1.0f, dw, d.o);
   }
@@ -375,7 +421,7 @@ static int conv_fwd_and_filter(const float *x, const float *w, const float *dy, 
   if (!col) return 0;
   for (int64_t b0 = 0; b0 < d.n; b0 += nb) {
     const int64_t cnt = d.n - b0 < nb ? d.n - b0 : nb;
-    im2col(x, col, &d, b0, cnt);
+    { PT(ti); im2col(x, col, &d, b0, cnt); PA(13, ti); }
     gemm(false, false, (cnt * P), d.o, K, 1.0f, col, K, w, d.o, 0.0f, y + b0 * P * d.o, d.o);
     gemm(true, false, K, d.o, (cnt * P), 1.0f, col, K, dy + b0 * P * d.o, d.o, b0 == 0 ? 0.0f : 1.0f, dw, d.o);
   }
@@ -541,20 +587,63 @@ static part_fn split_fn;
 static void *split_arg;
 static uint64_t split_seq = 0, split_finished = 0;
 static int split_started = 0;
+static uint64_t split_posted = 0;
+
+/*
+ * Hand-offs spin briefly before they sleep: a fused step makes ~30 split calls a few
+ * hundred microseconds apart, and waking a sleeping thread through the kernel costs tens
+ * of microseconds each way. The worker keeps polling for the next call for a while
+ * after finishing one (on the core it would otherwise leave idle; YOTO_BLAS_SPIN_US sets the
+ * budget, default 200), and the caller polls
+ * for the worker's part for as long before it sleeps. split_seq and split_finished are published with
+ * release stores and polled with acquire loads (split_fn / split_arg are written before
+ * split_seq); the mutex and condition variables serve only the sleeping side, and each
+ * store is followed by a locked signal, so no wake-up is lost.
+ */
+static uint64_t split_spin_ns = 200000; /* YOTO_BLAS_SPIN_US overrides (0: sleep at once) */
+static inline uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+/* Polls *v until it differs from (want_change) or equals (!want_change) ref, or the spin budget runs out. */
+static int spin_until(const uint64_t *v, uint64_t ref, int want_change) {
+  const uint64_t t0 = mono_ns();
+  for (unsigned i = 1;; i++) {
+    const uint64_t cur = __atomic_load_n(v, __ATOMIC_ACQUIRE);
+    if (want_change ? cur != ref : cur == ref) return 1;
+    cpu_relax();
+    if ((i & 63) == 0 && mono_ns() - t0 >= split_spin_ns) return 0;
+  }
+}
 
 static void *split_worker(void *unused) {
   (void)unused;
+  prof_part = 1;
   uint64_t seen = 0;
   for (;;) {
-    pthread_mutex_lock(&split_mu);
-    while (split_seq == seen) pthread_cond_wait(&split_go, &split_mu);
-    seen = split_seq;
+    if (!spin_until(&split_seq, seen, 1)) {
+      pthread_mutex_lock(&split_mu);
+      while (__atomic_load_n(&split_seq, __ATOMIC_ACQUIRE) == seen) pthread_cond_wait(&split_go, &split_mu);
+      pthread_mutex_unlock(&split_mu);
+    }
+    /* split_fn and split_arg were written before split_seq's release store. */
+    seen = __atomic_load_n(&split_seq, __ATOMIC_ACQUIRE);
     part_fn fn = split_fn;
     void *arg = split_arg;
-    pthread_mutex_unlock(&split_mu);
+    if (prof_on) { prof_ns[1][22] += (double)(now_ns() - split_posted); prof_n[1][22]++; }
+    PT(tf1);
     fn(arg, 1, 2);
+    PA(21, tf1);
+    __atomic_store_n(&split_finished, seen, __ATOMIC_RELEASE);
     pthread_mutex_lock(&split_mu);
-    split_finished = seen;
     pthread_cond_signal(&split_done);
     pthread_mutex_unlock(&split_mu);
   }
@@ -581,16 +670,24 @@ static void run_parts(part_fn fn, void *arg, int parts) {
       return;
     }
   }
-  pthread_mutex_lock(&split_mu);
   split_fn = fn;
   split_arg = arg;
-  split_seq++;
+  const uint64_t seq = split_seq + 1;
+  if (prof_on) split_posted = now_ns();
+  __atomic_store_n(&split_seq, seq, __ATOMIC_RELEASE);
+  pthread_mutex_lock(&split_mu);
   pthread_cond_signal(&split_go);
   pthread_mutex_unlock(&split_mu);
+  PT(tf0);
   fn(arg, 0, 2);
-  pthread_mutex_lock(&split_mu);
-  while (split_finished != split_seq) pthread_cond_wait(&split_done, &split_mu);
-  pthread_mutex_unlock(&split_mu);
+  PA(21, tf0);
+  PT(tw);
+  if (!spin_until(&split_finished, seq, 0)) {
+    pthread_mutex_lock(&split_mu);
+    while (__atomic_load_n(&split_finished, __ATOMIC_ACQUIRE) != seq) pthread_cond_wait(&split_done, &split_mu);
+    pthread_mutex_unlock(&split_mu);
+  }
+  PA(12, tw);
   pthread_mutex_unlock(&split_call);
 }
 
@@ -650,6 +747,114 @@ static void adam_part(void *arg, int part, int parts) {
             j->k[5], j->k[6], j->decay);
 }
 
+/*
+ * Bernoulli negative log-likelihood of images under logits, summed per example (the
+ * β-VAE's reconstruction term): loss[b] = Σ_p max(l, 0) − l·x + log(1 + e^−|l|), and its
+ * gradient dl = dy[b]·(σ(l) − x). The composed tf ops take ~10 elementwise passes each
+ * way on one thread; this is one pass, rows split over two threads. exp and log1p are
+ * inlined polynomials (below) so that the loops vectorise; their error is a few ulp.
+ */
+static inline float poly_expf(float x) {
+  /* e^x = 2^n · e^r, n = round(x / ln 2), |r| ≤ ln2 / 2 (Cody-Waite split of ln 2); Cephes' expf polynomial. */
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  /* Round to nearest by the 1.5·2^23 trick (|x / ln 2| < 2^22): no libm call, so the loop vectorises. */
+  const float fn = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const float r = (x - fn * 0.693359375f) + fn * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  union { int32_t i; float f; } two = {.i = ((int32_t)fn + 127) << 23};
+  return p * two.f;
+}
+static inline float poly_log1pf_unit(float e) {
+  /* log(1 + e) for e in [0, 1]: 2·atanh(s), s = e / (2 + e) ≤ 1/3, odd series to s^13 (no cancellation for small e). */
+  const float s = e / (2.0f + e), s2 = s * s;
+  float q = 1.0f / 13.0f;
+  q = q * s2 + 1.0f / 11.0f;
+  q = q * s2 + 1.0f / 9.0f;
+  q = q * s2 + 1.0f / 7.0f;
+  q = q * s2 + 1.0f / 5.0f;
+  q = q * s2 + 1.0f / 3.0f;
+  return 2.0f * s * (q * s2 + 1.0f);
+}
+typedef struct {
+  const float *dy, *l, *x;
+  float *out;
+  int64_t rows, cols;
+  int backward;
+} bce_job;
+static void bce_part(void *arg, int part, int parts) {
+  const bce_job *j = (const bce_job *)arg;
+  int64_t r0, cnt;
+  part_range(j->rows, part, parts, &r0, &cnt);
+  const int64_t P = j->cols;
+  for (int64_t r = r0; r < r0 + cnt; r++) {
+    const float *restrict l = j->l + r * P, *restrict x = j->x + r * P;
+    if (j->backward) {
+      float *restrict dl = j->out + r * P;
+      const float g = j->dy[r];
+      for (int64_t i = 0; i < P; i++) dl[i] = g * (1.0f / (1.0f + poly_expf(-l[i])) - x[i]);
+    } else {
+      /* Blocks of 64 terms, then 8 running lanes: vectorisable without reassociating a single sum. */
+      float t[64], lane[8] = {0};
+      for (int64_t i0 = 0; i0 < P; i0 += 64) {
+        const int64_t m = P - i0 < 64 ? P - i0 : 64;
+        for (int64_t i = 0; i < m; i++) {
+          const float v = l[i0 + i], a = v < 0.0f ? -v : v;
+          t[i] = (v > 0.0f ? v : 0.0f) - v * x[i0 + i] + poly_log1pf_unit(poly_expf(-a));
+        }
+        for (int64_t i = m; i < 64; i++) t[i] = 0.0f;
+        for (int k = 0; k < 64; k += 8)
+          for (int q = 0; q < 8; q++) lane[q] += t[k + q];
+      }
+      j->out[r] = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    }
+  }
+}
+#define BCE_SPLIT 32768
+/* bceLogits(mode, bufs, rows, cols): mode 0 bufs [l, x, loss]; mode 1 bufs [dy, l, x, dl]. */
+static napi_value js_bce_logits(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  double mode, rows, cols;
+  bool isArr;
+  uint32_t n;
+  if (argc != 4 || !get_f64(env, argv[0], &mode, "bceLogits: mode must be a number") || !get_f64(env, argv[2], &rows, "bceLogits: rows must be a number") ||
+      !get_f64(env, argv[3], &cols, "bceLogits: cols must be a number"))
+    return NULL;
+  if ((mode != 0 && mode != 1) || rows < 0 || cols < 0 || rows != (double)(int64_t)rows || cols != (double)(int64_t)cols) {
+    napi_throw_range_error(env, NULL, "bceLogits: mode must be 0 or 1, rows and cols non-negative integers");
+    return NULL;
+  }
+  const int backward = mode == 1;
+  if (napi_is_array(env, argv[1], &isArr) != napi_ok || !isArr || napi_get_array_length(env, argv[1], &n) != napi_ok || n != (uint32_t)(backward ? 4 : 3)) {
+    napi_throw_type_error(env, NULL, "bceLogits: bufs must hold 3 (forward) or 4 (backward) Float32Arrays");
+    return NULL;
+  }
+  float *b[4];
+  size_t len[4];
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value e;
+    CHECK(napi_get_element(env, argv[1], i, &e));
+    if (!get_f32(env, e, &b[i], &len[i], "bceLogits: bufs must be Float32Arrays")) return NULL;
+  }
+  const int64_t R = (int64_t)rows, P = (int64_t)cols, total = R * P;
+  const size_t need[2][4] = {{(size_t)total, (size_t)total, (size_t)R, 0}, {(size_t)R, (size_t)total, (size_t)total, (size_t)total}};
+  for (uint32_t i = 0; i < n; i++)
+    if (len[i] < need[backward][i]) {
+      napi_throw_range_error(env, NULL, "bceLogits: a buffer is shorter than rows x cols (or rows)");
+      return NULL;
+    }
+  bce_job job = backward ? (bce_job){b[0], b[1], b[2], b[3], R, P, 1} : (bce_job){NULL, b[0], b[1], b[2], R, P, 0};
+  run_parts(bce_part, &job, wanted_threads >= 2 && R >= 2 && total >= BCE_SPLIT ? 2 : 1);
+  return NULL;
+}
+
 static napi_value js_adam(napi_env env, napi_callback_info info) {
   size_t argc = 15;
   napi_value argv[15];
@@ -681,7 +886,9 @@ static napi_value js_adam(napi_env env, napi_callback_info info) {
         return NULL;
       }
   adam_job job = {{a[0], a[1], a[2], a[3], a[4], a[5], a[6]}, len[0], {(float)k[0], (float)k[1], (float)k[2], (float)k[3], (float)k[4], (float)k[5], (float)k[6]}, decay};
+  PT(ta);
   run_parts(adam_part, &job, wanted_threads >= 2 && len[0] >= ADAM_SPLIT ? 2 : 1);
+  PA(18, ta);
   return NULL;
 }
 
@@ -703,10 +910,14 @@ static napi_value js_adam(napi_env env, napi_callback_info info) {
  * ints:   [kind, B, Bc, cd, H, ch, P, nBias, K, N, ...15 conv dims (kinds 1, 2)]
  *         (dense: x [B, K], W [K, N]; H = generator hidden width, cd = conditioning size)
  * floats: [alpha, scaleMul, shiftMul]
- * forward bufs:  x, W, b, c, ws1, bs1, ws2, bs2, wt1, bt1, wt2, bt2, y, u
+ * forward bufs:  x, W, b, c, ws1, bs1, ws2, bs2, wt1, bt1, wt2, bt2, y, u, g
  * backward bufs: dy, x, W, u, c, ws1, bs1, ws2, bs2, wt1, bt1, wt2, bt2,
- *                dx, dW, db, dc, dws1, dbs1, dws2, dbs2, dwt1, dbt1, dwt2, dbt2
- * The backward pass recomputes the generators (tiny) and the pre-activation from u.
+ *                dx, dW, db, dc, dws1, dbs1, dws2, dbs2, dwt1, dbt1, dwt2, dbt2, g
+ * g (4*Bc*H + 2*Bc*ch floats) holds the generators' activations, written by the forward
+ * pass and read by the backward one: pre-activation and hidden layer of s, the same of t
+ * (Bc x H each), then scale and shift (Bc x ch each). At the VAE's sizes (H = 256) the
+ * generators are a sizeable share of a block's products, so they are not recomputed;
+ * the pre-FiLM activation is recomputed from u (elementwise).
  */
 static _Thread_local float *film_scratch = NULL;
 static _Thread_local size_t film_scratch_cap = 0;
@@ -831,9 +1042,12 @@ static void film_forward_part(void *arg, int part, int parts) {
   conv_dims d = s->d;
   d.n = cnt;
   int ok = 1;
+  PT(tp);
   if (s->kind == 0) gemm(false, false, cnt, s->N, s->K, 1.0f, x, s->K, w, s->N, 0.0f, u, s->N);
   else if (s->kind == 1) ok = conv_fwd(x, w, u, &d);
   else ok = conv_bp_input(x, w, u, &d);
+  PA(2, tp);
+  PT(te);
   if (!ok) {
     j->ok = 0;
     return;
@@ -853,6 +1067,7 @@ static void film_forward_part(void *arg, int part, int parts) {
     const int64_t bc = s->Bc == 1 ? 0 : b0 + b;
     film_leaky_rows(u + b * P * ch, y + b * P * ch, bias, bstride, j->scale + bc * ch, j->shift + bc * ch, P, ch, alpha);
   }
+  PA(3, te);
 }
 
 static void film_backward_part(void *arg, int part, int parts) {
@@ -866,8 +1081,12 @@ static void film_backward_part(void *arg, int part, int parts) {
     int64_t n0, cnt, k0, kcnt;
     part_range(s->N, part, parts, &n0, &cnt);
     part_range(s->K, part, parts, &k0, &kcnt);
+    PT(t7);
     if (cnt > 0) gemm(true, false, s->K, cnt, s->B, 1.0f, x, s->K, j->du + n0, s->N, 0.0f, dw + n0, s->N);
+    PA(7, t7);
+    PT(t8);
     if (kcnt > 0 && j->wantDx) gemm(false, true, s->B, kcnt, s->N, 1.0f, j->du, s->N, w + k0 * s->N, s->N, 0.0f, dx + k0, s->K);
+    PA(8, t8);
     return;
   }
   int64_t b0, cnt, xe, ue;
@@ -879,6 +1098,7 @@ static void film_backward_part(void *arg, int part, int parts) {
   if (cnt <= 0) return;
   const float alpha = s->alpha;
   float *du = j->du + b0 * ue;
+  PT(t4);
   for (int64_t b = 0; b < cnt && !j->plain; b++) {
     const int64_t bc = s->Bc == 1 ? 0 : b0 + b;
     const int64_t off = (b0 + b) * P * ch;
@@ -892,9 +1112,11 @@ static void film_backward_part(void *arg, int part, int parts) {
       for (int64_t q = 0; q < s->nBias; q++) db[q] += dr[q];
     }
   }
+  PA(4, t4);
   conv_dims d = s->d;
   d.n = cnt;
   float *dwOut = part == 0 ? dw : j->dwPart;
+  PT(t5);
   int ok = 1;
   if (s->kind == 0) {
     /* dW and dx in phase 1. */
@@ -903,6 +1125,7 @@ static void film_backward_part(void *arg, int part, int parts) {
   } else {
     ok = j->wantDx ? conv_fwd_and_filter(du, w, x + b0 * xe, dx + b0 * xe, dwOut, &d) : conv_bp_filter(du, x + b0 * xe, dwOut, &d);
   }
+  PA(5, t5);
   if (!ok) j->ok = 0;
 }
 
@@ -943,6 +1166,7 @@ static void gen_backward_part(void *arg, int part, int parts) {
 }
 
 static napi_value js_film_block(napi_env env, napi_callback_info info) {
+  PT(tcall);
   size_t argc = 4;
   napi_value argv[4];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -956,19 +1180,19 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
   const int plain = mode >= 3;
   const int base = (int)(plain ? mode - 3 : mode);
   static const int plainFwd[4] = {0, 1, 2, 12}, plainBwd[6] = {0, 1, 2, 13, 14, 15};
-  const uint32_t nbufs = plain ? (base == 0 ? 4 : 6) : (base == 0 ? 14 : 25);
-  float *buf[25] = {0};
-  size_t len[25] = {0};
-  int present[25] = {0};
-  float *raw[25];
-  size_t rawLen[25];
+  const uint32_t nbufs = plain ? (base == 0 ? 4 : 6) : (base == 0 ? 15 : 26);
+  float *buf[26] = {0};
+  size_t len[26] = {0};
+  int present[26] = {0};
+  float *raw[26];
+  size_t rawLen[26];
   int64_t iv[25];
   double fv[3];
   bool isArr;
   uint32_t n;
   napi_value e;
   if (napi_is_array(env, argv[1], &isArr) != napi_ok || !isArr || napi_get_array_length(env, argv[1], &n) != napi_ok || n != nbufs) {
-    napi_throw_type_error(env, NULL, "filmBlock: bufs must hold 14 (forward), 25 (backward), 4 (plain forward) or 6 (plain backward) Float32Arrays");
+    napi_throw_type_error(env, NULL, "filmBlock: bufs must hold 15 (forward), 26 (backward), 4 (plain forward) or 6 (plain backward) Float32Arrays");
     return NULL;
   }
   for (uint32_t i = 0; i < nbufs; i++) {
@@ -1028,7 +1252,8 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
   const int64_t cs = s.Bc * s.cd, w1s = s.cd * s.H, w2s = s.H * s.ch;
   /* Sizes of the buffers in call order. */
   const int64_t genSizes[8] = {w1s, s.H, w2s, s.ch, w1s, s.H, w2s, s.ch};
-  int64_t need[25];
+  const int64_t gSize = 4 * s.Bc * s.H + 2 * s.Bc * s.ch;
+  int64_t need[26];
   int nn = 0;
   if (base == 0) {
     const int64_t head[4] = {xs, ws, s.nBias, cs};
@@ -1036,6 +1261,7 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
     for (int i = 0; i < 8; i++) need[nn++] = genSizes[i];
     need[nn++] = us;
     need[nn++] = us;
+    need[nn++] = gSize;
   } else {
     const int64_t head[5] = {us, xs, ws, us, cs};
     for (int i = 0; i < 5; i++) need[nn++] = head[i];
@@ -1043,6 +1269,7 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
     const int64_t grads[4] = {xs, ws, s.nBias, cs};
     for (int i = 0; i < 4; i++) need[nn++] = grads[i];
     for (int i = 0; i < 8; i++) need[nn++] = genSizes[i];
+    need[nn++] = gSize;
   }
   for (int i = 0; i < nn; i++) {
     if (present[i] && (int64_t)len[i] < need[i]) {
@@ -1050,21 +1277,24 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
       return NULL;
     }
   }
+  PA(20, tcall);
   const int64_t gen = s.Bc * s.H, film = s.Bc * s.ch;
   /* One part per thread; small layers and batches stay on the calling thread. */
   const double flops = 2.0 * (double)us * (double)(s.kind == 0 ? s.K : s.d.fh * s.d.fw * (s.kind == 1 ? s.d.c : s.d.o));
   const int parts = wanted_threads >= 2 && s.B >= 2 && flops >= SPLIT_FLOPS ? 2 : 1;
   const int64_t partial = 2 * film + s.nBias; /* per part: dscale, dshift, db */
-  /* Scratch: generator pre/hidden (4 x gen), dh (gen), scale, shift, dscale, dshift (4 x film);
-     backward: du (us), per-part partial sums, the second part's dW (conv). */
-  const size_t scratchFloats = (size_t)(5 * gen + 4 * film) + (base != 0 ? (size_t)(us + parts * partial + (parts == 2 && s.kind != 0 ? ws : 0)) : 0);
+  /* Scratch: dh (gen), dscale, dshift (2 x film); backward: du (us), per-part partial sums,
+     the second part's dW (conv). The generators' activations are g (plain layers: scratch). */
+  const size_t scratchFloats = (size_t)(gen + 2 * film) + (plain ? (size_t)gSize : 0) +
+                               (base != 0 ? (size_t)(us + parts * partial + (parts == 2 && s.kind != 0 ? ws : 0)) : 0);
   float *sc = get_film_scratch(scratchFloats);
   if (!sc) {
     napi_throw_error(env, NULL, "filmBlock: out of memory");
     return NULL;
   }
-  float *preS = sc, *hS = preS + gen, *preT = hS + gen, *hT = preT + gen, *dh = hT + gen;
-  float *scale = dh + gen, *shift = scale + film, *dscale = shift + film, *dshift = dscale + film, *du = dshift + film;
+  float *dh = sc, *dscale = dh + gen, *dshift = dscale + film, *du = dshift + film;
+  float *preS = plain ? du + (base != 0 ? (size_t)(us + parts * partial + (parts == 2 && s.kind != 0 ? ws : 0)) : 0) : buf[base == 0 ? 14 : 25];
+  float *hS = preS + gen, *preT = hS + gen, *hT = preT + gen, *scale = hT + gen, *shift = scale + film;
   const int o = base == 0 ? 3 : 4; /* index of c */
   const float *c = buf[o];
   /*
@@ -1079,8 +1309,10 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
   /* The generators' products: s on one thread, t on the other. */
   const int genParts = wanted_threads >= 2 && 2.0 * (double)s.Bc * (double)s.H * (double)(s.cd + s.ch) >= SPLIT_FLOPS / 2 ? 2 : 1;
   gen_job gj = {&s, c, buf + o + 1, {preS, preT}, {hS, hT}, {scale, shift}, {dscale, dshift}, dh, NULL, NULL, buf + 17};
-  if (!plain) {
+  PT(tg);
+  if (!plain && base == 0) {
     run_parts(gen_forward_part, &gj, genParts);
+    PA(0, tg);
     /* The composed ops' float32 order: scale = s*scaleMul + 1, shift = t*shiftMul. */
     for (int64_t i = 0; i < film; i++) {
       scale[i] = scale[i] * s.scaleMul + 1.0f;
@@ -1089,17 +1321,23 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
   }
   /* A plain layer's du is dy itself. */
   film_job job = {&s, buf, scale, shift, plain ? buf[0] : du, du + us, du + us + parts * partial, partial, 1, 0, base == 1, plain};
+  PT(tm);
   if (base == 2) memset(buf[13], 0, (size_t)xs * sizeof(float));
+  PA(11, tm);
   if (parts == 2) {
     threads_for(0); /* each part runs single-threaded sgemm */
     pinned = 1;
   }
   if (base == 0) {
+    PT(tf);
     run_parts(film_forward_part, &job, parts);
+    PA(16, tf);
+    PA(19, tcall);
     pinned = 0;
     if (!job.ok) napi_throw_error(env, NULL, "filmBlock: out of memory");
     return NULL;
   }
+  PT(tb);
   run_parts(film_backward_part, &job, parts);
   if (s.kind == 0) {
     job.phase = 1;
@@ -1110,6 +1348,8 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "filmBlock: out of memory");
     return NULL;
   }
+  PA(17, tb);
+  PT(ts);
   float *db = buf[15], *dc = buf[16], *dw = buf[14];
   if (plain) {
     memcpy(db, job.partials + 2 * film, (size_t)s.nBias * sizeof(float));
@@ -1135,10 +1375,12 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
     dscale[i] = dscale[i] * s.scaleMul;
     dshift[i] = dshift[i] * s.shiftMul;
   }
+  PA(9, ts);
   if (wanted_threads >= 2) {
     threads_for(0);
     pinned = 1;
   }
+  PT(tgb);
   /* The t generator's dc and dh go to their own scratch when it runs on the other thread. */
   float *extra = get_film_scratch2((size_t)(s.Bc * (s.cd + s.H)));
   if (!extra) {
@@ -1151,6 +1393,7 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
   gj.dh2 = extra + s.Bc * s.cd;
   run_parts(gen_backward_part, &gj, genParts);
   for (int64_t i = 0; i < s.Bc * s.cd; i++) dc[i] += extra[i];
+  PA(10, tgb);
   pinned = 0;
   return NULL;
 }
@@ -1187,6 +1430,16 @@ static napi_value js_config(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
+  const char *spin = getenv("YOTO_BLAS_SPIN_US");
+  if (spin && *spin) {
+    char *end;
+    const double us = strtod(spin, &end);
+    if (*end == '\0' && us >= 0 && us <= 1e6) split_spin_ns = (uint64_t)(us * 1000.0);
+  }
+  if (getenv("YOTO_BLAS_PROF") && !prof_on) {
+    prof_on = 1;
+    atexit(prof_dump);
+  }
   napi_property_descriptor props[] = {
       {"sgemm", NULL, js_sgemm, NULL, NULL, NULL, napi_enumerable, NULL},
       {"conv2d", NULL, js_conv2d, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -1196,6 +1449,7 @@ NAPI_MODULE_INIT() {
       {"leakyRelu", NULL, js_leaky_relu, NULL, NULL, NULL, napi_enumerable, NULL},
       {"broadcastOp", NULL, js_broadcast_op, NULL, NULL, NULL, napi_enumerable, NULL},
       {"filmBlock", NULL, js_film_block, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"bceLogits", NULL, js_bce_logits, NULL, NULL, NULL, napi_enumerable, NULL},
       {"adam", NULL, js_adam, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, js_set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getThreads", NULL, js_get_threads, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -45,6 +45,12 @@ export interface NativeBlas {
    */
   filmBlock(mode: 0 | 1 | 2 | 3 | 4 | 5, bufs: Float32Array[], ints: number[], floats: [alpha: number, scaleMul: number, shiftMul: number]): void;
   /**
+   * Bernoulli NLL of x under logits l ([rows, cols] each), summed per row:
+   * mode 0, bufs [l, x, loss[rows]]: loss = Σ max(l, 0) − l·x + log(1 + e^−|l|);
+   * mode 1, bufs [dy[rows], l, x, dl]: dl = dy·(sigmoid(l) − x).
+   */
+  bceLogits(mode: 0 | 1, bufs: Float32Array[], rows: number, cols: number): void;
+  /**
    * One Adam step: p2, m2, v2 from p, g, m, v (all one length, outputs distinct), in the
    * float32 operations and order of the unfused tf ops (bit-identical to them).
    */

@@ -8,9 +8,9 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadNativeBlas } from '@yoto/native-blas';
 import type { Tensor, Tensor2D, Variable } from '@tensorflow/tfjs-core';
-import { selectBackend, getTf, nativeKernelCalls, FILM_BLOCK, FILM_BLOCK_GRAD, AFFINE_LAYER_GRAD } from '../src/backend/index.ts';
+import { selectBackend, getTf, nativeKernelCalls, FILM_BLOCK, FILM_BLOCK_GRAD, AFFINE_LAYER_GRAD, BCE_LOGITS_GRAD } from '../src/backend/index.ts';
 import type { Tf } from '../src/backend/index.ts';
-import { applyFilmBlock, applyLayer, fusedFilmBlocks, type BlockLayer } from '../src/engine/film-block.ts';
+import { applyFilmBlock, applyLayer, bernoulliNll, fusedFilmBlocks, type BlockLayer } from '../src/engine/film-block.ts';
 import { MacCounter, makeConv, makeConvTranspose, makeDense, makeFilm, type Film } from '../src/engine/layers.ts';
 import { ParamSet } from '../src/engine/params.ts';
 import { Rng } from '../src/engine/prng.ts';
@@ -220,3 +220,49 @@ for (const arch of ['conv', 'mlp'] as const) {
     });
   }
 }
+
+/** The Bernoulli NLL per example and its gradient with respect to the logits, fused or composed. */
+function nllAndGrad(shape: number[], seed: number, fused: boolean, extreme: boolean): { value: Float32Array; grad: Float32Array } {
+  const r = rng(seed);
+  const n = shape.reduce((a, b) => a * b, 1);
+  const l0 = randArray(r, shape).map((v, i) => (extreme && i % 7 === 0 ? (i % 2 ? 95 : -95) : extreme && i % 11 === 0 ? 0 : v * 12));
+  const xs = randArray(r, shape).map((v, i) => (i % 3 === 0 ? (v > 0 ? 1 : 0) : Math.abs(v) % 1));
+  const init = tf.tensor(l0, shape);
+  const logits = tf.variable(init);
+  init.dispose();
+  const x = tf.tensor(xs, shape);
+  const w = tf.tensor(randArray(r, [shape[0]!]), [shape[0]!]);
+  const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(bernoulliNll(tf, logits, x, { fused }), w)) as never, [logits]);
+  const perRow = tf.tidy(() => bernoulliNll(tf, logits, x, { fused }));
+  const out = { value: perRow.dataSync() as Float32Array, grad: grads[logits.name]!.dataSync() as Float32Array };
+  assert.equal(out.grad.length, n);
+  tf.dispose([logits, x, w, value, perRow, ...Object.values(grads)]);
+  return out;
+}
+
+for (const [label, shape, extreme] of [
+  ['batch 1', [1, 5], false],
+  ['images, odd batch', [3, 28, 28, 1], false],
+  ['images split over threads', [64, 28, 28, 1], false],
+  ['logits at ±95 and 0', [9, 70], true],
+] as const) {
+  test(`fused Bernoulli NLL equals the composed ops: ${label}`, { skip }, () => {
+    const ref = nllAndGrad([...shape], 40, false, extreme);
+    const before = nativeKernelCalls()[BCE_LOGITS_GRAD] ?? 0;
+    const got = nllAndGrad([...shape], 40, true, extreme);
+    assert.ok((nativeKernelCalls()[BCE_LOGITS_GRAD] ?? 0) > before, 'the fused gradient ran');
+    assert.ok(relErr(ref.value, got.value) <= 1e-5, `value relative error ${relErr(ref.value, got.value)}`);
+    assert.ok(relErr(ref.grad, got.grad) <= 1e-5, `gradient relative error ${relErr(ref.grad, got.grad)}`);
+  });
+}
+
+test('fused Bernoulli NLL leaks no tensors and rejects mismatched shapes', { skip }, () => {
+  nllAndGrad([4, 10], 41, true, false);
+  const n = tf.memory().numTensors;
+  nllAndGrad([4, 10], 41, true, false);
+  assert.equal(tf.memory().numTensors, n);
+  const l = tf.zeros([4, 10]);
+  const x = tf.zeros([4, 9]);
+  assert.throws(() => bernoulliNll(tf, l, x, { fused: true }), /must be one \[rows, cols\] shape|Size/);
+  tf.dispose([l, x]);
+});

@@ -16,8 +16,9 @@
  * linear/bias, irregular batch broadcasting) they call that previous kernel.
  *
  * It also registers kernels of its own that exist only here: whole FiLM blocks and plain
- * output layers (FILM_BLOCK, AFFINE_LAYER and their gradients; engine/film-block.ts),
- * one addon call each way instead of dozens of tfjs kernels.
+ * output layers (FILM_BLOCK, AFFINE_LAYER and their gradients; engine/film-block.ts) and
+ * the β-VAE's reconstruction term (BCE_LOGITS; engine/film-block.ts), one addon call each
+ * way instead of dozens of tfjs kernels.
  *
  * Threads: OpenBLAS's pool size is process-wide; the backend selector sets it to
  * the worker's thread count (YOTO_THREADS, default all available cores). With two or
@@ -340,9 +341,12 @@ function adamUpdate(prev: KernelFn): KernelFn {
 // Whole FiLM blocks (engine/film-block.ts): layer, bias, FiLM generators, FiLM and
 // leaky ReLU in one kernel each way. They exist only on native-cpu; nothing wraps them.
 
-/** Kernel name of a fused FiLM block's forward pass: outputs [y, u] (u = layer output before FiLM). */
+/**
+ * Kernel name of a fused FiLM block's forward pass: outputs [y, u, g] (u = layer output before
+ * FiLM, g = the FiLM generators' activations, flat, for the backward pass).
+ */
 export const FILM_BLOCK = 'YotoFilmBlock';
-/** Kernel name of its backward pass: the gradients of all 12 inputs. */
+/** Kernel name of its backward pass (inputs include u and g of the forward pass): the gradients of all 12 inputs. */
 export const FILM_BLOCK_GRAD = 'YotoFilmBlockGrad';
 
 /** Kernel name of a plain layer's forward pass, `op(x, W) + b` (the output layers): the same addon call without FiLM. */
@@ -365,6 +369,12 @@ export interface FilmBlockAttrs {
   inputGradient: boolean;
 }
 
+/** Floats of a block's saved generator activations g: 4*Bc*H + 2*Bc*ch (ints: [kind, B, Bc, cd, H, ch, ...]). */
+function filmGenSize(ints: number[]): number {
+  const [, , bc, , h, ch] = ints as [number, number, number, number, number, number];
+  return 4 * bc * h + 2 * bc * ch;
+}
+
 function filmInputs(inputs: Inputs, names: readonly string[]): TensorInfo[] {
   return names.map((n) => {
     const t = inputs[n];
@@ -381,7 +391,7 @@ function filmBlockForward(args: KernelArgs): TensorInfo[] {
   requireActive();
   const a = args.attrs as unknown as FilmBlockAttrs;
   const ins = filmInputs(args.inputs, ['x', 'W', 'b', 'c', ...FILM_GEN_INPUTS]);
-  const outs = [args.backend.makeOutput(a.outShape, 'float32'), args.backend.makeOutput(a.outShape, 'float32')];
+  const outs = [args.backend.makeOutput(a.outShape, 'float32'), args.backend.makeOutput(a.outShape, 'float32'), args.backend.makeOutput([filmGenSize(a.ints)], 'float32')];
   count(FILM_BLOCK);
   blas!.filmBlock(0, views(args.backend, ...ins, ...outs), a.ints, [a.alpha, a.scaleMul, a.shiftMul]);
   return outs;
@@ -391,13 +401,14 @@ function filmBlockBackward(args: KernelArgs): TensorInfo[] {
   requireActive();
   const a = args.attrs as unknown as FilmBlockAttrs;
   const ins = filmInputs(args.inputs, ['dy', 'x', 'W', 'u', 'c', ...FILM_GEN_INPUTS]);
+  const [g] = filmInputs(args.inputs, ['g']);
   const gradOf = [ins[1]!, ins[2]!, args.inputs.b, ins[4]!, ...ins.slice(5)];
   const outs = gradOf.map((t) => {
     if (!t) throw new Error(`${FILM_BLOCK_GRAD}: input b (only its shape) is required`);
     return args.backend.makeOutput(t.shape, 'float32');
   });
   count(FILM_BLOCK_GRAD);
-  const v = views(args.backend, ...ins, ...outs);
+  const v = views(args.backend, ...ins, ...outs, g!);
   blas!.filmBlock(a.inputGradient ? 1 : 2, v, a.ints, [a.alpha, a.scaleMul, a.shiftMul]);
   return outs;
 }
@@ -420,6 +431,40 @@ function affineBackward(args: KernelArgs): TensorInfo[] {
   count(AFFINE_LAYER_GRAD);
   blas!.filmBlock(a.inputGradient ? 4 : 5, views(args.backend, dy, x, W, ...outs), a.ints, [a.alpha, a.scaleMul, a.shiftMul]);
   return outs;
+}
+
+/** Kernel name of the β-VAE's reconstruction term on native-cpu: inputs logits, x ([rows, cols]); output the per-row Bernoulli NLL [rows]. */
+export const BCE_LOGITS = 'YotoBceLogits';
+/** Its gradient with respect to the logits: inputs dy [rows], logits, x; output dlogits. */
+export const BCE_LOGITS_GRAD = 'YotoBceLogitsGrad';
+
+function bceInputs(inputs: Inputs, names: readonly string[]): TensorInfo[] {
+  return names.map((n) => {
+    const t = inputs[n];
+    if (!t || t.dtype !== 'float32') throw new Error(`${BCE_LOGITS}: input ${n} must be a float32 tensor`);
+    return t;
+  });
+}
+
+function bceForward(args: KernelArgs): TensorInfo {
+  requireActive();
+  const [l, x] = bceInputs(args.inputs, ['logits', 'x']) as [TensorInfo, TensorInfo];
+  if (l.shape.length !== 2 || x.shape.length !== 2 || l.shape[0] !== x.shape[0] || l.shape[1] !== x.shape[1]) {
+    throw new Error(`${BCE_LOGITS}: logits ${JSON.stringify(l.shape)} and x ${JSON.stringify(x.shape)} must be one [rows, cols] shape`);
+  }
+  const out = args.backend.makeOutput([l.shape[0]!], 'float32');
+  count(BCE_LOGITS);
+  blas!.bceLogits(0, views(args.backend, l, x, out), l.shape[0]!, l.shape[1]!);
+  return out;
+}
+
+function bceBackward(args: KernelArgs): TensorInfo {
+  requireActive();
+  const [dy, l, x] = bceInputs(args.inputs, ['dy', 'logits', 'x']) as [TensorInfo, TensorInfo, TensorInfo];
+  const out = args.backend.makeOutput(l.shape, 'float32');
+  count(BCE_LOGITS_GRAD);
+  blas!.bceLogits(1, views(args.backend, dy, l, x, out), l.shape[0]!, l.shape[1]!);
+  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -461,6 +506,8 @@ export function registerNativeKernels(addon: NativeBlas): string[] {
       [FILM_BLOCK_GRAD, filmBlockBackward],
       [AFFINE_LAYER, affineForward],
       [AFFINE_LAYER_GRAD, affineBackward],
+      [BCE_LOGITS, bceForward],
+      [BCE_LOGITS_GRAD, bceBackward],
     ];
     for (const [kernelName, fn] of own) {
       if (!tf.getKernel(kernelName, BACKEND)) tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc: fn as unknown as KernelConfig['kernelFunc'] });

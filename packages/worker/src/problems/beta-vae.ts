@@ -7,6 +7,7 @@
  */
 import type * as tfc from '@tensorflow/tfjs-core';
 import { PROBLEMS } from '@yoto/shared';
+import { bernoulliNll } from '../engine/film-block.ts';
 import { FilmVae } from '../engine/film-vae.ts';
 import { weightedObjective, type Problem } from './problem.ts';
 
@@ -31,9 +32,7 @@ export const betaVae: Problem<FilmVae> = {
     const { mean, logVar } = model.encode(x, cond);
     const z = tf.add(mean, tf.mul(tf.exp(tf.mul(logVar, 0.5)), noise)) as tfc.Tensor2D;
     const logits = model.decode(z, cond);
-    const b = x.shape[0];
-    const ce = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, x)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
-    const recon = tf.sum(tf.reshape(ce, [b, -1]), 1) as tfc.Tensor1D;
+    const recon = bernoulliNll(tf, logits, x);
     const kl = tf.mul(tf.sum(tf.sub(tf.add(tf.square(mean), tf.exp(logVar)), tf.add(logVar, 1)), 1), 0.5) as tfc.Tensor1D;
     return { recon, kl };
   },
