@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { inflateSync } from 'node:zlib';
 import { s3Keys, YotoError, type SweepPlan } from '@yoto/shared';
 import { createLogger, ObjectStore, sha256Hex } from '@yoto/runtime';
 import {
@@ -24,7 +23,9 @@ import {
   startDashboardServer,
   type SweepService,
 } from '@yoto/coordinator';
+import { readPng } from '../support/png.ts';
 import { startSweepStack, type SweepStack } from '../support/sweep-stack.ts';
+import { tinySweepSpec } from '../support/tiny-sweep.ts';
 
 const log = createLogger({ name: 'e2e-artifacts', level: process.env.LOG_LEVEL ?? 'warn' });
 let stack: SweepStack;
@@ -34,61 +35,7 @@ let sweeps: SweepService;
 let sweepId: string;
 let plan: SweepPlan;
 
-const SPEC = {
-  name: 'e2e-artifacts',
-  problem: 'beta-vae',
-  dataset: { name: 'shapes', trainExamples: 256, testExamples: 64 },
-  // Strong FiLM multipliers so a few steps of training already make λ visible in the images.
-  model: { arch: 'mlp', latentDim: 4, width: 0.25, filmHidden: 16, filmScale: 1, filmShift: 1 },
-  lambda: { kl: { dist: 'log-uniform', low: 0.5, high: 8 } },
-  grid: { kl: [0.5, 8] },
-  train: { steps: 30, batchSize: 32, lr: 0.002, checkpointEvery: 10, evalBatchSize: 64 },
-  seeds: [0],
-};
-
-/** Width, height and RGBA rows of a PNG (8-bit RGBA, as the sampler writes), checking its structure. */
-function readPng(buf: Buffer): { width: number; height: number; rows: Buffer[] } {
-  assert.deepEqual([...buf.subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10], 'PNG signature');
-  let off = 8;
-  let width = 0;
-  let height = 0;
-  const idat: Buffer[] = [];
-  while (off < buf.length) {
-    const len = buf.readUInt32BE(off);
-    const type = buf.toString('latin1', off + 4, off + 8);
-    const data = buf.subarray(off + 8, off + 8 + len);
-    if (type === 'IHDR') {
-      width = data.readUInt32BE(0);
-      height = data.readUInt32BE(4);
-      assert.equal(data[8], 8, 'bit depth');
-      assert.equal(data[9], 6, 'RGBA');
-    }
-    if (type === 'IDAT') idat.push(data);
-    off += 12 + len;
-  }
-  const raw = inflateSync(Buffer.concat(idat));
-  const stride = width * 4;
-  assert.equal(raw.length, height * (stride + 1), 'image data matches the header');
-  // Undo the per-row filters (PNG spec, filter method 0).
-  const rows: Buffer[] = [];
-  let prev = Buffer.alloc(stride);
-  for (let y = 0; y < height; y++) {
-    const f = raw[y * (stride + 1)]!;
-    const line = Buffer.from(raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1)));
-    for (let i = 0; i < stride; i++) {
-      const a = i >= 4 ? line[i - 4]! : 0;
-      const b = prev[i]!;
-      const c = i >= 4 ? prev[i - 4]! : 0;
-      const p = a + b - c;
-      const pr = Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c;
-      const add = f === 0 ? 0 : f === 1 ? a : f === 2 ? b : f === 3 ? (a + b) >> 1 : pr;
-      line[i] = (line[i]! + add) & 255;
-    }
-    rows.push(line);
-    prev = line;
-  }
-  return { width, height, rows };
-}
+const SPEC = tinySweepSpec('e2e-artifacts');
 
 before(async () => {
   stack = await startSweepStack({ name: 'e2e-artifacts', workers: 1, log });

@@ -6,41 +6,19 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
 import { QUEUES, type Report, type RunPayload } from '@yoto/shared';
 import { AggregateWorker, SweepService, type SweepDetail } from '../src/index.ts';
 import { renderReportTable, renderSweepDetail } from '../src/cli/render.ts';
+import { cliEnv, yoto } from './helpers/cli.ts';
 import { startTestRedis, type RedisServer } from './helpers/redis-server.ts';
 import { startTestS3, type TestS3 } from './helpers/s3.ts';
 import { smallSpec, syntheticResult, uniq } from './helpers/fixtures.ts';
-
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function yoto(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: { ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('yoto CLI (real redis-server + s3rver)', () => {
   let redis: RedisServer;
@@ -52,18 +30,7 @@ describe('yoto CLI (real redis-server + s3rver)', () => {
   before(async () => {
     [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
     dir = mkdtempSync(join(tmpdir(), 'yoto-cli-'));
-    const base = { ...process.env };
-    for (const k of ['REDIS_URL', 'S3_ENDPOINT', 'S3_BUCKET', 'S3_PREFIX', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) delete base[k];
-    env = {
-      ...base,
-      YOTO_HOME: join(dir, '.yoto'),
-      REDIS_URL: redis.url,
-      S3_ENDPOINT: s3.s3.endpoint,
-      S3_BUCKET: s3.s3.bucket,
-      S3_ACCESS_KEY_ID: s3.s3.accessKeyId,
-      S3_SECRET_ACCESS_KEY: s3.s3.secretAccessKey,
-      LOG_LEVEL: 'error',
-    };
+    env = cliEnv({ home: join(dir, '.yoto'), redisUrl: redis.url, s3: s3.s3.s3Config() });
   });
   after(async () => {
     for (const c of closers.reverse()) await c().catch(() => undefined);

@@ -5,11 +5,13 @@
  * Before the aggregate has run, the manifest is built live from the store's listing.
  */
 import { Option, type Command } from 'commander';
+import type { ObjectStore } from '@yoto/runtime';
 import { loadManifest } from '../../aggregate/sweep-manifest.ts';
+import { pickRun, readPlan } from '../../artifacts/run-models.ts';
 import { PULL_KINDS, pullArtifacts, selectArtifacts, type PullKind, type PullProgress } from '../../artifacts/artifact-pull.ts';
 import type { CliContext } from '../context.ts';
 import { renderTable } from '../render.ts';
-import { sweepIdArg } from './args.ts';
+import { runIdArg, sweepIdArg } from './args.ts';
 
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
@@ -47,18 +49,24 @@ export function progressBar(stream: NodeJS.WriteStream, label: string): { update
   };
 }
 
+/** `--run` names a run of the sweep: a typo is an error, not an empty selection. */
+async function requireRun(store: ObjectStore, sweepId: string, runId: string): Promise<void> {
+  pickRun(await readPlan(store, sweepId), runId);
+}
+
 export function register(program: Command, ctx: CliContext): void {
   const artifacts = program.command('artifacts').description('list or download a sweep\'s stored artifacts (verified against the manifest\'s sha256)');
 
   artifacts
     .command('ls')
-    .description('list a sweep\'s artifacts: key, kind, run, size, sha256')
+    .description('list a sweep\'s artifacts: key (runs/<run>/… for a run\'s), kind, size, sha256')
     .argument('<sweep>', 'sweep id', sweepIdArg)
-    .option('--run <run>', 'only this run\'s artifacts')
+    .option('--run <run>', 'only this run\'s artifacts', runIdArg)
     .option('--json', 'the manifest JSON (entries filtered by --run)')
     .action(async (sweepId: string, opts: { run?: string; json?: boolean }) => {
       await ctx.withSweeps(async (_sweeps, store) => {
         const { manifest, live } = await loadManifest(store, sweepId);
+        if (opts.run) await requireRun(store, sweepId, opts.run);
         const entries = manifest.artifacts.filter((a) => !opts.run || a.runId === opts.run);
         if (opts.json) {
           process.stdout.write(`${JSON.stringify({ ...manifest, live, artifacts: entries }, null, 2)}\n`);
@@ -81,12 +89,13 @@ export function register(program: Command, ctx: CliContext): void {
     .command('pull')
     .description('download a sweep\'s artifacts, verifying every sha256; files already present and verified are skipped')
     .argument('<sweep>', 'sweep id', sweepIdArg)
-    .option('--run <run>', 'only this run\'s artifacts')
+    .option('--run <run>', 'only this run\'s artifacts', runIdArg)
     .addOption(new Option('--kind <kind>', 'what to fetch: final (model, eval, metrics), checkpoint, report (+ spec, plan), all').choices(PULL_KINDS).default('final'))
     .option('--out <dir>', 'destination directory (default ./<sweep>)')
     .action(async (sweepId: string, opts: { run?: string; kind: PullKind; out?: string }) => {
       await ctx.withSweeps(async (_sweeps, store) => {
         const { manifest } = await loadManifest(store, sweepId);
+        if (opts.run) await requireRun(store, sweepId, opts.run);
         const entries = selectArtifacts(manifest.artifacts, { kind: opts.kind, ...(opts.run ? { runId: opts.run } : {}) });
         const out = opts.out ?? sweepId;
         const bar = progressBar(process.stderr, 'pull');

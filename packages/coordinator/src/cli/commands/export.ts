@@ -8,14 +8,14 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { exportRun } from '../../artifacts/run-models.ts';
 import type { CliContext } from '../context.ts';
-import { sweepIdArg } from './args.ts';
+import { runIdArg, sweepIdArg } from './args.ts';
 
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('export')
     .description('export a finished run as a TensorFlow.js Layers model directory (loadable with tf.loadLayersModel) with README and eval numbers')
     .argument('<sweep>', 'sweep id', sweepIdArg)
-    .argument('<run>', 'run id (see `yoto status SWEEP`)', sweepIdArg)
+    .argument('<run>', 'run id (see `yoto status SWEEP`)', runIdArg)
     .requiredOption('--out <dir>', 'destination directory')
     .action(async (sweepId: string, runId: string, opts: { out: string }) => {
       await ctx.withSweeps(async (_sweeps, store) => {

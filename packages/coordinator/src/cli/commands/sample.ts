@@ -11,7 +11,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { DIAL_LIMITS } from '@yoto/shared';
 import { sampleSweep } from '../../artifacts/run-models.ts';
 import type { CliContext } from '../context.ts';
-import { sweepIdArg } from './args.ts';
+import { runIdArg, sweepIdArg } from './args.ts';
 
 export function nonNegativeInt(value: string): number {
   const n = Number(value);
@@ -40,7 +40,7 @@ export function register(program: Command, ctx: CliContext): void {
     .command('sample')
     .description('decode a PNG grid from the YOTO model at any λ in its training range (z ~ N(0, I), seeded); compression: code test images at λ, write the bitstreams and the decoded PNG')
     .argument('<sweep>', 'sweep id', sweepIdArg)
-    .option('--run <run>', 'the run to decode (default: the sweep\'s first YOTO run)')
+    .option('--run <run>', 'the run to decode (default: the sweep\'s first YOTO run)', runIdArg)
     .requiredOption('--lambda <spec>', 'term=value (kl=4), or a log-spaced strip term=low:high:steps (kl=0.5:512:8)')
     .option('--n <n>', 'images per λ', sampleCount, 16)
     .option('--seed <seed>', 'seed of the latent draws', nonNegativeInt, 0)
