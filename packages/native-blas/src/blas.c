@@ -592,20 +592,15 @@ static uint64_t split_posted = 0;
 /*
  * Hand-offs spin briefly before they sleep: a fused step makes ~30 split calls a few
  * hundred microseconds apart, and waking a sleeping thread through the kernel costs tens
- * of microseconds each way. The worker keeps polling for the next call for a while
- * after finishing one (on the core it would otherwise leave idle; YOTO_BLAS_SPIN_US sets the
- * budget, default 200), and the caller polls
- * for the worker's part for as long before it sleeps. split_seq and split_finished are published with
- * release stores and polled with acquire loads (split_fn / split_arg are written before
- * split_seq); the mutex and condition variables serve only the sleeping side, and each
- * store is followed by a locked signal, so no wake-up is lost.
+ * of microseconds each way. After finishing a call the worker keeps polling for the next
+ * one for split_spin_ns (on the core it would otherwise leave idle; YOTO_BLAS_SPIN_US,
+ * default 200), and the caller polls as long for the worker's part before it sleeps.
+ * split_seq and split_finished are published with release stores and polled with acquire
+ * loads (split_fn / split_arg are written before split_seq); the mutex and condition
+ * variables serve only the sleeping side, and each store is followed by a locked signal,
+ * so no wake-up is lost.
  */
-static uint64_t split_spin_ns = 200000; /* YOTO_BLAS_SPIN_US overrides (0: sleep at once) */
-static inline uint64_t mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+static uint64_t split_spin_ns = 200000;
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -615,12 +610,12 @@ static inline void cpu_relax(void) {
 }
 /* Polls *v until it differs from (want_change) or equals (!want_change) ref, or the spin budget runs out. */
 static int spin_until(const uint64_t *v, uint64_t ref, int want_change) {
-  const uint64_t t0 = mono_ns();
+  const uint64_t t0 = now_ns();
   for (unsigned i = 1;; i++) {
     const uint64_t cur = __atomic_load_n(v, __ATOMIC_ACQUIRE);
     if (want_change ? cur != ref : cur == ref) return 1;
     cpu_relax();
-    if ((i & 63) == 0 && mono_ns() - t0 >= split_spin_ns) return 0;
+    if ((i & 63) == 0 && now_ns() - t0 >= split_spin_ns) return 0;
   }
 }
 
