@@ -17,7 +17,8 @@
 //      process: the summary with the first page of runs, and every run.
 //  With `--rounds R` (default 1), (a3) and (b) are measured R times, alternating, and
 //  the wrapper/(a3) ratio is reported per round and as the median (the machine's
-//  other load moves single runs by ±10%).
+//  other load moves single runs by ±20%). For (a3) and (b) the CPU time per run of this
+//  process (every thread) and of redis-server is printed too: steadier than wall time.
 // Run: npm run bench -- orchestration [--n 416] [--concurrency 4] [--latency-jobs 2000] [--rate 200] [--workers 100] [--parts abcde] [--rounds 1] [--full-sweep 10000]
 // Writes bench/results/orchestration.json.
 import { spawn } from 'node:child_process';
@@ -117,6 +118,26 @@ const admin = new Redis(redis.url, { maxRetriesPerRequest: null });
 const conn = () => createRedis(redis.url, 'worker');
 const secs = (t0: number) => (performance.now() - t0) / 1000;
 
+/** CPU seconds of redis-server so far (INFO cpu: user + sys, main thread and children). */
+async function redisCpuSeconds(): Promise<number> {
+  const info = await admin.info('cpu');
+  const field = (k: string) => Number(new RegExp(`^${k}:([0-9.]+)`, 'm').exec(info)?.[1] ?? NaN);
+  return field('used_cpu_user') + field('used_cpu_sys');
+}
+/**
+ * CPU time per run over a timed part: this process (every thread: BullMQ, training threads,
+ * the embedded S3 server, the AWS SDK) and redis-server. Steadier than wall time on shared cores.
+ */
+async function cpuMeter(): Promise<(runs: number) => Promise<{ processMsPerRun: number; redisMsPerRun: number }>> {
+  const c0 = process.cpuUsage();
+  const r0 = await redisCpuSeconds();
+  return async (runs) => {
+    const c = process.cpuUsage(c0);
+    const r = await redisCpuSeconds();
+    return { processMsPerRun: (c.user + c.system) / 1000 / runs, redisMsPerRun: ((r - r0) * 1000) / runs };
+  };
+}
+
 /** Resolves when `count` jobs of the worker have completed; rejects on the first failure. */
 function completions(w: Worker, count: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -195,17 +216,19 @@ async function rawBullmqTraining(durable: boolean, round = 0) {
   );
   const done = completions(w, N);
   resetS3Requests();
+  const cpu = await cpuMeter();
   const t0 = performance.now();
   void w.run();
   await q.addBulk(plan.runs.map((run) => ({ name: 'train', data: run, opts: { removeOnComplete: false } })));
   await done;
   const seconds = secs(t0);
+  const cpuPerRun = await cpu(N);
   const requests = s3RequestStats(N);
   await w.close();
   await q.close();
   c1.disconnect();
   c2.disconnect();
-  return { seconds, jobsPerSecond: N / seconds, putsPerRun: puts / N, ...requests };
+  return { seconds, jobsPerSecond: N / seconds, putsPerRun: puts / N, cpuPerRun, ...requests };
 }
 
 // (b) the same N through yoto.
@@ -223,11 +246,13 @@ async function yotoWrapper(round = 0) {
   for (const k of Object.keys(phaseTotals)) delete phaseTotals[k];
   phaseRuns = 0;
   resetS3Requests();
+  const cpu = await cpuMeter();
   const t0 = performance.now();
   const res = await sweeps.submit(quadSpec(`wrapper-${round}`, { grid: { q1: GRID5, q2: GRID5 }, seeds: Array.from({ length: SEEDS }, (_, i) => i) }));
   const submitSeconds = secs(t0);
   await done;
   const seconds = secs(t0);
+  const cpuPerRun = await cpu(N);
   // Submit's own requests (spec, plan, the fresh check) are included: 3 for the sweep.
   const requests = s3RequestStats(N);
   const detail = await sweeps.waitForCompletion(res.sweepId, { timeoutMs: 600_000 });
@@ -239,7 +264,7 @@ async function yotoWrapper(round = 0) {
   await sweeps.close();
   c.disconnect();
   const phasesMsPerRun = Object.fromEntries(Object.entries(phaseTotals).map(([k, v]) => [k, +(v / Math.max(1, phaseRuns)).toFixed(1)]));
-  return { phasesMsPerRun, ...requests, runs: res.runs, status: detail.status, submitSeconds, seconds, jobsPerSecond: N / seconds, withAggregateSeconds: withAggregate, reportRows: report?.rows.length ?? 0 };
+  return { phasesMsPerRun, cpuPerRun, ...requests, runs: res.runs, status: detail.status, submitSeconds, seconds, jobsPerSecond: N / seconds, withAggregateSeconds: withAggregate, reportRows: report?.rows.length ?? 0 };
 }
 
 // (c) + (d) the 10k submit, coordinator in its own process.
@@ -422,12 +447,14 @@ try {
     // Wall time the artifacts add per run, and per request, at this concurrency.
     const extraMs = 1000 / rawDurable.jobsPerSecond - 1000 / rawTrain.jobsPerSecond;
     result.durableCost = { msPerRun: extraMs, msPerPut: extraMs / rawDurable.putsPerRun };
+    console.log(`    CPU per run: bench process ${rawDurable.cpuPerRun.processMsPerRun.toFixed(2)} ms, redis-server ${rawDurable.cpuPerRun.redisMsPerRun.toFixed(2)} ms`);
     console.log(`    S3 artifacts add ${extraMs.toFixed(2)} ms of wall time per run = ${(extraMs / rawDurable.putsPerRun).toFixed(2)} ms per PUT (vs ${(1000 / (raw?.jobsPerSecond ?? NaN)).toFixed(2)} ms per no-op job)`);
   }
   if (PARTS.includes('b')) {
     const wrapper = await yotoWrapper();
     result.wrapper = wrapper;
     console.log(`(b) yoto wrapper: ${wrapper.runs} quadratic runs (1 step) in ${wrapper.seconds.toFixed(2)} s = ${wrapper.jobsPerSecond.toFixed(1)} runs/s (submit ${wrapper.submitSeconds.toFixed(2)} s; with aggregate ${wrapper.withAggregateSeconds.toFixed(2)} s, ${wrapper.status})`);
+    console.log(`    CPU per run: bench process ${wrapper.cpuPerRun.processMsPerRun.toFixed(2)} ms, redis-server ${wrapper.cpuPerRun.redisMsPerRun.toFixed(2)} ms`);
     console.log(`    per run (ms, mean of ${N}): ${JSON.stringify(wrapper.phasesMsPerRun)}; S3 requests per run ${wrapper.s3RequestsPerRun.toFixed(2)} (${JSON.stringify(wrapper.s3RequestsByMethod)}, mean latency ${wrapper.s3MeanLatencyMs.toFixed(1)} ms)`);
     if (raw) {
       result.ratio = wrapper.jobsPerSecond / raw.jobsPerSecond;
@@ -442,12 +469,15 @@ try {
       console.log(`    wrapper / raw-with-training-and-artifacts throughput: ${(wrapper.jobsPerSecond / rawDurable.jobsPerSecond).toFixed(3)}`);
     }
     if (rawDurable && ROUNDS > 1) {
-      const rounds = [{ durable: rawDurable.jobsPerSecond, wrapper: wrapper.jobsPerSecond, phasesMsPerRun: wrapper.phasesMsPerRun }];
+      const rounds = [{ durable: rawDurable.jobsPerSecond, wrapper: wrapper.jobsPerSecond, phasesMsPerRun: wrapper.phasesMsPerRun, cpuDurable: rawDurable.cpuPerRun, cpuWrapper: wrapper.cpuPerRun }];
       for (let r = 1; r < ROUNDS; r++) {
         const d = await rawBullmqTraining(true, r);
         const w = await yotoWrapper(r);
-        rounds.push({ durable: d.jobsPerSecond, wrapper: w.jobsPerSecond, phasesMsPerRun: w.phasesMsPerRun });
-        console.log(`    round ${r + 1}: (a3) ${d.jobsPerSecond.toFixed(1)} runs/s, (b) ${w.jobsPerSecond.toFixed(1)} runs/s, ratio ${(w.jobsPerSecond / d.jobsPerSecond).toFixed(3)}; per run ${JSON.stringify(w.phasesMsPerRun)}`);
+        rounds.push({ durable: d.jobsPerSecond, wrapper: w.jobsPerSecond, phasesMsPerRun: w.phasesMsPerRun, cpuDurable: d.cpuPerRun, cpuWrapper: w.cpuPerRun });
+        console.log(
+          `    round ${r + 1}: (a3) ${d.jobsPerSecond.toFixed(1)} runs/s, (b) ${w.jobsPerSecond.toFixed(1)} runs/s, ratio ${(w.jobsPerSecond / d.jobsPerSecond).toFixed(3)}; ` +
+            `CPU ms per run (process + redis) (a3) ${d.cpuPerRun.processMsPerRun.toFixed(2)} + ${d.cpuPerRun.redisMsPerRun.toFixed(2)}, (b) ${w.cpuPerRun.processMsPerRun.toFixed(2)} + ${w.cpuPerRun.redisMsPerRun.toFixed(2)}; per run ${JSON.stringify(w.phasesMsPerRun)}`,
+        );
       }
       const ratios = rounds.map((x) => x.wrapper / x.durable).sort((a, b) => a - b);
       const median = ratios[Math.floor(ratios.length / 2)] ?? NaN;
