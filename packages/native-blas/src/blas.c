@@ -69,7 +69,7 @@ static int prof_on = 0;
 static double prof_ns[2][24];
 static long prof_n[2][24];
 static _Thread_local int prof_part = 0;
-static const char *prof_names[24] = {"gen_fwd", "scale_shift", "fwd_product", "fwd_elem", "bwd_rows", "bwd_filter", "bwd_input", "dense_dW", "dense_dx",
+static const char *prof_names[24] = {"gen_fwd", "", "fwd_product", "fwd_elem", "bwd_rows", "bwd_filter", "", "dense_dW", "dense_dx",
                                      "sums", "gen_bwd", "memset_dx", "wait_worker", "im2col", "col2im", "gemm_all", "fwd_total", "bwd_total", "adam", "fwdT_total", "args", "part_fn", "wake_lag", ""};
 typedef struct { int ta, tb, pinned; long m, n, k; double ns; long cnt; } prof_shape;
 static prof_shape prof_sh[2][128];
@@ -1279,17 +1279,19 @@ static napi_value js_film_block(napi_env env, napi_callback_info info) {
   const int parts = wanted_threads >= 2 && s.B >= 2 && flops >= SPLIT_FLOPS ? 2 : 1;
   const int64_t partial = 2 * film + s.nBias; /* per part: dscale, dshift, db */
   /* Scratch: dh (gen), dscale, dshift (2 x film); backward: du (us), per-part partial sums,
-     the second part's dW (conv). The generators' activations are g (plain layers: scratch). */
-  const size_t scratchFloats = (size_t)(gen + 2 * film) + (plain ? (size_t)gSize : 0) +
-                               (base != 0 ? (size_t)(us + parts * partial + (parts == 2 && s.kind != 0 ? ws : 0)) : 0);
+     the second part's dW (conv). The generators' activations live in g (FiLM blocks only). */
+  const size_t scratchFloats = (size_t)(gen + 2 * film) + (base != 0 ? (size_t)(us + parts * partial + (parts == 2 && s.kind != 0 ? ws : 0)) : 0);
   float *sc = get_film_scratch(scratchFloats);
   if (!sc) {
     napi_throw_error(env, NULL, "filmBlock: out of memory");
     return NULL;
   }
   float *dh = sc, *dscale = dh + gen, *dshift = dscale + film, *du = dshift + film;
-  float *preS = plain ? du + (base != 0 ? (size_t)(us + parts * partial + (parts == 2 && s.kind != 0 ? ws : 0)) : 0) : buf[base == 0 ? 14 : 25];
-  float *hS = preS + gen, *preT = hS + gen, *hT = preT + gen, *scale = hT + gen, *shift = scale + film;
+  float *preS = NULL, *hS = NULL, *preT = NULL, *hT = NULL, *scale = NULL, *shift = NULL;
+  if (!plain) {
+    preS = buf[base == 0 ? 14 : 25];
+    hS = preS + gen, preT = hS + gen, hT = preT + gen, scale = hT + gen, shift = scale + film;
+  }
   const int o = base == 0 ? 3 : 4; /* index of c */
   const float *c = buf[o];
   /*

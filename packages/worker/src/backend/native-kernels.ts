@@ -17,7 +17,7 @@
  *
  * It also registers kernels of its own that exist only here: whole FiLM blocks and plain
  * output layers (FILM_BLOCK, AFFINE_LAYER and their gradients; engine/film-block.ts) and
- * the β-VAE's reconstruction term (BCE_LOGITS; engine/film-block.ts), one addon call each
+ * the β-VAE's reconstruction term (BCE_LOGITS; engine/bernoulli-nll.ts), one addon call each
  * way instead of dozens of tfjs kernels.
  *
  * Threads: OpenBLAS's pool size is process-wide; the backend selector sets it to
@@ -375,22 +375,23 @@ function filmGenSize(ints: number[]): number {
   return 4 * bc * h + 2 * bc * ch;
 }
 
-function filmInputs(inputs: Inputs, names: readonly string[]): TensorInfo[] {
+/** The named inputs of one of the kernels below, each required to be float32. */
+function floatInputs(kernel: string, inputs: Inputs, names: readonly string[]): TensorInfo[] {
   return names.map((n) => {
     const t = inputs[n];
-    if (!t || t.dtype !== 'float32') throw new Error(`${FILM_BLOCK}: input ${n} must be a float32 tensor`);
+    if (!t || t.dtype !== 'float32') throw new Error(`${kernel}: input ${n} must be a float32 tensor`);
     return t;
   });
 }
 
-function requireActive(): void {
-  if (!active || !blas) throw new Error(`${FILM_BLOCK} runs only on the native-cpu backend`);
+function requireActive(kernel: string): void {
+  if (!active || !blas) throw new Error(`${kernel} runs only on the native-cpu backend`);
 }
 
 function filmBlockForward(args: KernelArgs): TensorInfo[] {
-  requireActive();
+  requireActive(FILM_BLOCK);
   const a = args.attrs as unknown as FilmBlockAttrs;
-  const ins = filmInputs(args.inputs, ['x', 'W', 'b', 'c', ...FILM_GEN_INPUTS]);
+  const ins = floatInputs(FILM_BLOCK, args.inputs, ['x', 'W', 'b', 'c', ...FILM_GEN_INPUTS]);
   const outs = [args.backend.makeOutput(a.outShape, 'float32'), args.backend.makeOutput(a.outShape, 'float32'), args.backend.makeOutput([filmGenSize(a.ints)], 'float32')];
   count(FILM_BLOCK);
   blas!.filmBlock(0, views(args.backend, ...ins, ...outs), a.ints, [a.alpha, a.scaleMul, a.shiftMul]);
@@ -398,10 +399,10 @@ function filmBlockForward(args: KernelArgs): TensorInfo[] {
 }
 
 function filmBlockBackward(args: KernelArgs): TensorInfo[] {
-  requireActive();
+  requireActive(FILM_BLOCK_GRAD);
   const a = args.attrs as unknown as FilmBlockAttrs;
-  const ins = filmInputs(args.inputs, ['dy', 'x', 'W', 'u', 'c', ...FILM_GEN_INPUTS]);
-  const [g] = filmInputs(args.inputs, ['g']);
+  const ins = floatInputs(FILM_BLOCK_GRAD, args.inputs, ['dy', 'x', 'W', 'u', 'c', ...FILM_GEN_INPUTS]);
+  const [g] = floatInputs(FILM_BLOCK_GRAD, args.inputs, ['g']);
   const gradOf = [ins[1]!, ins[2]!, args.inputs.b, ins[4]!, ...ins.slice(5)];
   const outs = gradOf.map((t) => {
     if (!t) throw new Error(`${FILM_BLOCK_GRAD}: input b (only its shape) is required`);
@@ -414,9 +415,9 @@ function filmBlockBackward(args: KernelArgs): TensorInfo[] {
 }
 
 function affineForward(args: KernelArgs): TensorInfo {
-  requireActive();
+  requireActive(AFFINE_LAYER);
   const a = args.attrs as unknown as FilmBlockAttrs;
-  const ins = filmInputs(args.inputs, ['x', 'W', 'b']);
+  const ins = floatInputs(AFFINE_LAYER, args.inputs, ['x', 'W', 'b']);
   const out = args.backend.makeOutput(a.outShape, 'float32');
   count(AFFINE_LAYER);
   blas!.filmBlock(3, views(args.backend, ...ins, out), a.ints, [a.alpha, a.scaleMul, a.shiftMul]);
@@ -424,9 +425,9 @@ function affineForward(args: KernelArgs): TensorInfo {
 }
 
 function affineBackward(args: KernelArgs): TensorInfo[] {
-  requireActive();
+  requireActive(AFFINE_LAYER_GRAD);
   const a = args.attrs as unknown as FilmBlockAttrs;
-  const [dy, x, W, b] = filmInputs(args.inputs, ['dy', 'x', 'W', 'b']) as [TensorInfo, TensorInfo, TensorInfo, TensorInfo];
+  const [dy, x, W, b] = floatInputs(AFFINE_LAYER_GRAD, args.inputs, ['dy', 'x', 'W', 'b']) as [TensorInfo, TensorInfo, TensorInfo, TensorInfo];
   const outs = [x, W, b].map((t) => args.backend.makeOutput(t.shape, 'float32'));
   count(AFFINE_LAYER_GRAD);
   blas!.filmBlock(a.inputGradient ? 4 : 5, views(args.backend, dy, x, W, ...outs), a.ints, [a.alpha, a.scaleMul, a.shiftMul]);
@@ -438,17 +439,9 @@ export const BCE_LOGITS = 'YotoBceLogits';
 /** Its gradient with respect to the logits: inputs dy [rows], logits, x; output dlogits. */
 export const BCE_LOGITS_GRAD = 'YotoBceLogitsGrad';
 
-function bceInputs(inputs: Inputs, names: readonly string[]): TensorInfo[] {
-  return names.map((n) => {
-    const t = inputs[n];
-    if (!t || t.dtype !== 'float32') throw new Error(`${BCE_LOGITS}: input ${n} must be a float32 tensor`);
-    return t;
-  });
-}
-
 function bceForward(args: KernelArgs): TensorInfo {
-  requireActive();
-  const [l, x] = bceInputs(args.inputs, ['logits', 'x']) as [TensorInfo, TensorInfo];
+  requireActive(BCE_LOGITS);
+  const [l, x] = floatInputs(BCE_LOGITS, args.inputs, ['logits', 'x']) as [TensorInfo, TensorInfo];
   if (l.shape.length !== 2 || x.shape.length !== 2 || l.shape[0] !== x.shape[0] || l.shape[1] !== x.shape[1]) {
     throw new Error(`${BCE_LOGITS}: logits ${JSON.stringify(l.shape)} and x ${JSON.stringify(x.shape)} must be one [rows, cols] shape`);
   }
@@ -459,8 +452,8 @@ function bceForward(args: KernelArgs): TensorInfo {
 }
 
 function bceBackward(args: KernelArgs): TensorInfo {
-  requireActive();
-  const [dy, l, x] = bceInputs(args.inputs, ['dy', 'logits', 'x']) as [TensorInfo, TensorInfo, TensorInfo];
+  requireActive(BCE_LOGITS_GRAD);
+  const [dy, l, x] = floatInputs(BCE_LOGITS_GRAD, args.inputs, ['dy', 'logits', 'x']) as [TensorInfo, TensorInfo, TensorInfo];
   const out = args.backend.makeOutput(l.shape, 'float32');
   count(BCE_LOGITS_GRAD);
   blas!.bceLogits(1, views(args.backend, dy, l, x, out), l.shape[0]!, l.shape[1]!);

@@ -17,7 +17,7 @@
  * the generators' activations g are saved for the backward pass.
  */
 import type * as tfc from '@tensorflow/tfjs-core';
-import { AFFINE_LAYER, AFFINE_LAYER_GRAD, BCE_LOGITS, BCE_LOGITS_GRAD, convDims, FILM_BLOCK, FILM_BLOCK_GRAD, FILM_GEN_INPUTS, nativeKernelsActive, type FilmBlockAttrs } from '../backend/native-kernels.ts';
+import { AFFINE_LAYER, AFFINE_LAYER_GRAD, convDims, FILM_BLOCK, FILM_BLOCK_GRAD, FILM_GEN_INPUTS, nativeKernelsActive, type FilmBlockAttrs } from '../backend/native-kernels.ts';
 import { applyConv, applyDense, applyFilm, leaky, LEAKY_ALPHA, type Conv, type Dense, type Film } from './layers.ts';
 import type { Tf } from './tf.ts';
 
@@ -123,31 +123,4 @@ function layerPlan(tf: Tf, layer: BlockLayer, x: tfc.Tensor, channels: number, r
   if (l.transpose && (d[7] !== h || d[8] !== w)) throw new Error(`FiLM block: conv-transpose input ${h}×${w} does not fit stride ${l.stride}`);
   const outShape = l.transpose ? [b, h * l.stride, w * l.stride, l.outChannels] : [b, d[7], d[8], l.outChannels];
   return { kind: l.transpose ? 2 : 1, pixels: outShape[1]! * outShape[2]!, tail: [l.outChannels, 1, 1, ...d], input: x, outShape };
-}
-
-/**
- * Bernoulli negative log-likelihood of `x` under `logits` (same shape, first axis the
- * batch), summed over everything but the batch: Σ max(l, 0) − l·x + log(1 + e^−|l|), the
- * stable sigmoid cross-entropy. On native-cpu one kernel each way (BCE_LOGITS), else the
- * composed ops. x is data: no gradient flows to it.
- */
-export function bernoulliNll(tf: Tf, logits: tfc.Tensor, x: tfc.Tensor, options: { fused?: boolean } = {}): tfc.Tensor1D {
-  const b = logits.shape[0]!;
-  const { fused = fusedFilmBlocks(tf) } = options;
-  if (!fused) {
-    const ce = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, x)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
-    return tf.sum(tf.reshape(ce, [b, -1]), 1) as tfc.Tensor1D;
-  }
-  const l2 = tf.reshape(logits, [b, -1]);
-  const x2 = tf.reshape(x, [b, -1]);
-  const engine = tf.engine();
-  const f = tf.customGrad(((li: tfc.Tensor, save: tfc.GradSaveFunc) => {
-    const loss = engine.runKernel(BCE_LOGITS, { logits: li, x: x2 }) as tfc.Tensor1D;
-    save([li, x2]);
-    return {
-      value: loss,
-      gradFunc: (dy: tfc.Tensor, [ls, xs]: tfc.Tensor[]) => engine.runKernel(BCE_LOGITS_GRAD, { dy, logits: ls!, x: xs! }) as tfc.Tensor,
-    };
-  }) as unknown as Parameters<Tf['customGrad']>[0]) as unknown as (l: tfc.Tensor) => tfc.Tensor1D;
-  return f(l2);
 }

@@ -7,7 +7,7 @@
  */
 import type * as tfc from '@tensorflow/tfjs-core';
 import { PROBLEMS } from '@yoto/shared';
-import { bernoulliNll } from '../engine/film-block.ts';
+import { bernoulliNll } from '../engine/bernoulli-nll.ts';
 import { FilmVae } from '../engine/film-vae.ts';
 import { weightedObjective, type Problem } from './problem.ts';
 
